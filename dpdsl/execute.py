@@ -1,0 +1,291 @@
+"""The reference executor: runs a spec as an exact DP, vectorised in torch over nodes and edges.
+
+The same machinery runs students: ``run_skeleton`` takes one transition callable per state field
+(the reference expression compiled here, or a decision tree) and does everything else — init, views
+through the registry's aggregators, per-graph round caps, early exit at a fixpoint, outputs, and the
+per-round trajectory teachers train on. There is no Python loop over nodes or edges; the only loops
+are over rounds and over the (few) nodes of an expression tree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from dpdsl.frontend import ast as A
+from dpdsl.graphs.core import Graph
+from dpdsl.ir import SpecIR
+from dpdsl.registry import AGGREGATORS, FUNCTIONS, RELATIONS
+from dpdsl.types import BOOL
+
+Transition = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+@dataclass
+class Context:
+    """Everything an expression may read on one (batched) graph. Built once per run."""
+
+    spec: SpecIR
+    graph: Graph  # directed view: undirected inputs already expanded to both directions
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+    views: dict[str, torch.Tensor] = field(default_factory=dict)
+    builtins: dict[str, torch.Tensor] = field(default_factory=dict)
+    _rel_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+
+    def relation(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(neighbour, node) index per edge for a relation, computed once per run."""
+        if name not in self._rel_cache:
+            self._rel_cache[name] = RELATIONS[name].edges(self.graph.edge_index)
+        return self._rel_cache[name]
+
+
+def _const(x: float | bool, like_n: int) -> torch.Tensor:
+    if isinstance(x, bool):
+        return torch.full((like_n,), x, dtype=torch.bool)
+    return torch.full((like_n,), float(x), dtype=torch.float64)
+
+
+def evaluate(e: A.Expr, ctx: Context, edges: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Evaluate a typed expression to a tensor over nodes (or over edges inside an aggregate)."""
+    size = ctx.graph.num_nodes if edges is None else int(edges[0].shape[0])
+    if isinstance(e, A.Num):
+        return _const(e.value, size)
+    if isinstance(e, A.Bool):
+        return _const(e.value, size)
+    if isinstance(e, A.Name):
+        if e.kind == "state":
+            return ctx.state[e.name]
+        if e.kind == "input":
+            return ctx.graph.node[e.name]
+        if e.kind == "view":
+            return ctx.views[e.name]
+        if e.kind == "param":
+            return _const(ctx.spec.params[e.name].value, size)
+        if e.kind == "builtin":
+            return ctx.builtins[e.name] if edges is None else ctx.builtins[e.name][edges[1]]
+        if e.kind == "label":
+            return _const(float(e.type.labels.index(e.name)), size)
+        raise AssertionError(f"unresolved name {e.name}")
+    if isinstance(e, A.Index):
+        assert edges is not None
+        nbr, me = edges
+        if e.site == "edge":
+            return ctx.graph.edge[e.name]
+        src = ctx.state[e.name] if e.kind == "state" else ctx.graph.node[e.name]
+        return src[nbr] if e.site == "nbr" else src[me]
+    if isinstance(e, A.Unary):
+        x = evaluate(e.x, ctx, edges)
+        return ~x if e.op == "not" else -x
+    if isinstance(e, A.Binary):
+        a, b = evaluate(e.a, ctx, edges), evaluate(e.b, ctx, edges)
+        return BINARY_OPS[e.op](a, b)
+    if isinstance(e, A.Cond):
+        c = evaluate(e.cond, ctx, edges)
+        return torch.where(c, evaluate(e.then, ctx, edges), evaluate(e.other, ctx, edges))
+    if isinstance(e, A.Call):
+        return FUNCTIONS[e.fn].torch_fn(*[evaluate(a, ctx, edges) for a in e.args])
+    if isinstance(e, A.Agg):
+        return aggregate(e, ctx)
+    raise AssertionError(f"cannot evaluate {type(e).__name__}")
+
+
+def aggregate(e: A.Agg, ctx: Context) -> torch.Tensor:
+    """One view: gather along the relation, evaluate the body per edge, reduce with the registry."""
+    nbr, me = ctx.relation(e.relation)
+    values = evaluate(e.body, ctx, (nbr, me))
+    return AGGREGATORS[e.agg].aggregate(values, me, nbr, ctx.graph.num_nodes)
+
+
+def _div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a / b
+
+
+BINARY_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "+": torch.add,
+    "-": torch.sub,
+    "*": torch.mul,
+    "/": _div,
+    "<": torch.lt,
+    "<=": torch.le,
+    ">": torch.gt,
+    ">=": torch.ge,
+    "==": torch.eq,
+    "!=": torch.ne,
+    "and": torch.logical_and,
+    "or": torch.logical_or,
+}
+
+
+def tree_depths(graph: Graph) -> torch.Tensor:
+    """Depth of every node of a rooted forest (edges parent -> child), by vectorised relaxation."""
+    n = graph.num_nodes
+    depth = torch.zeros(n, dtype=torch.float64)
+    src, dst = graph.edge_index
+    for _ in range(n):
+        new = torch.zeros(n, dtype=torch.float64).scatter_reduce(0, dst, depth[src] + 1, "amax")
+        if torch.equal(new, depth):
+            break
+        depth = new
+    return depth
+
+
+def make_context(spec: SpecIR, graph: Graph) -> Context:
+    """Prepare a graph for execution: directed view, builtins ``id``, ``n`` and (trees) ``height``."""
+    g = graph.directed_view()
+    batch = g.node_batch()
+    sizes = g.graph_sizes().to(torch.float64)
+    builtins = {"id": torch.arange(g.num_nodes, dtype=torch.float64), "n": sizes[batch]}
+    if spec.graph_kind == "tree":
+        depth = tree_depths(g)
+        height = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, depth, "amax")
+        builtins["height"] = height[batch]
+    if g.batch is not None:  # node ids are local to each graph
+        offsets = torch.cumsum(sizes, 0) - sizes
+        builtins["id"] = builtins["id"] - offsets[batch]
+    return Context(spec, g, builtins=builtins)
+
+
+def local_args(spec: SpecIR, ctx: Context, field_name: str) -> dict[str, torch.Tensor]:
+    """The arguments of a field's ``unknown(...)`` at the current round, by name."""
+    out = {}
+    for a in spec.states[field_name].args:
+        if a in spec.states:
+            out[a] = ctx.state[a]
+        elif a in spec.node_inputs:
+            out[a] = ctx.graph.node[a]
+        else:
+            out[a] = ctx.views[a]
+    return out
+
+
+def reference_transitions(spec: SpecIR) -> dict[str, Transition]:
+    """The spec's ``reference`` expressions as transition callables over the local arguments."""
+    out: dict[str, Transition] = {}
+    for name, st in spec.states.items():
+        if st.reference is None:
+            raise ValueError(f"state '{name}' has no reference transition")
+        out[name] = _expr_transition(spec, st.reference)
+    return out
+
+
+def _expr_transition(spec: SpecIR, expr: A.Expr) -> Transition:
+    def run(args: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        n = int(next(iter(args.values())).shape[0])
+        ctx = Context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
+        for k, v in args.items():
+            if k in spec.states:
+                ctx.state[k] = v
+            elif k in spec.views:
+                ctx.views[k] = v
+            else:
+                ctx.graph.node[k] = v
+        return evaluate(expr, ctx)
+
+    return run
+
+
+@dataclass
+class RunResult:
+    """Outputs per node, rounds per graph, and (if recorded) the state after init and each round."""
+
+    outputs: dict[str, torch.Tensor]
+    rounds: torch.Tensor  # [num_graphs] rounds until the fixpoint (or the cap)
+    trajectory: list[dict[str, torch.Tensor]]
+    final_state: dict[str, torch.Tensor]
+    graph: Graph
+    view_trajectory: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+
+def _cast(value: torch.Tensor, kind: str, n: int) -> torch.Tensor:
+    if value.dim() == 0 or value.shape[0] != n:
+        value = value.expand(n).clone()
+    return value.to(torch.bool) if kind == BOOL else value.to(torch.float64)
+
+
+def run_skeleton(
+    spec: SpecIR,
+    graph: Graph,
+    transitions: Mapping[str, Transition],
+    *,
+    record: bool = False,
+    max_rounds: int | None = None,
+) -> RunResult:
+    """Run init, then rounds of views + transitions, then outputs; exact DP semantics.
+
+    Each graph of a batch runs for its own declared number of rounds (nodes of finished graphs keep
+    their state); with ``until fixpoint`` the whole run stops once no state changes anywhere.
+    """
+    ctx = make_context(spec, graph)
+    g = ctx.graph
+    n = g.num_nodes
+    for name, st in spec.states.items():
+        ctx.state[name] = _cast(evaluate(st.init, ctx), st.type.kind, n)
+    cap_nodes = evaluate(spec.rounds.expr, ctx)
+    cap_nodes = torch.nan_to_num(cap_nodes, posinf=0.0).clamp(min=0)
+    if max_rounds is not None:
+        cap_nodes = cap_nodes.clamp(max=max_rounds)
+    total = int(cap_nodes.max().item()) if n else 0
+    batch = g.node_batch()
+    rounds = torch.zeros(g.num_graphs, dtype=torch.long)
+    traj = [dict(ctx.state)] if record else []
+    vtraj: list[dict[str, torch.Tensor]] = []
+    for t in range(1, total + 1):
+        ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
+        if record:
+            vtraj.append(dict(ctx.views))
+        active = cap_nodes >= t
+        new = {}
+        changed = torch.zeros(n, dtype=torch.bool)
+        for name, st in spec.states.items():
+            val = _cast(transitions[name](local_args(spec, ctx, name)), st.type.kind, n)
+            val = torch.where(active, val, ctx.state[name])
+            changed |= _differs(val, ctx.state[name])
+            new[name] = val
+        ctx.state = new
+        if record:
+            traj.append(dict(new))
+        if changed.any():
+            graphs_changed = torch.zeros(g.num_graphs, dtype=torch.bool).index_put_(
+                (batch[changed],), torch.tensor(True)
+            )
+            rounds = torch.where(graphs_changed, torch.full_like(rounds, t), rounds)
+        elif spec.rounds.fixpoint:
+            break
+    if not spec.rounds.fixpoint:
+        caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap_nodes, "amax")
+        rounds = caps.long()
+    ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
+    outputs = {name: _cast(evaluate(o.expr, ctx), o.type.kind, n) for name, o in spec.outputs.items()}
+    return RunResult(outputs, rounds, traj, dict(ctx.state), graph, vtraj)
+
+
+def _differs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if a.dtype == torch.bool:
+        return a != b
+    return ~((a == b) | (torch.isnan(a) & torch.isnan(b)))
+
+
+def run_reference(spec: SpecIR, graph: Graph, *, record: bool = False,
+                  max_rounds: int | None = None) -> RunResult:
+    """Run the spec's reference transitions: the exact DP."""
+    return run_skeleton(spec, graph, reference_transitions(spec), record=record, max_rounds=max_rounds)
+
+
+def to_jsonable(values: torch.Tensor, kind: str) -> list:
+    """Per-node values for JSON: bools, ints for int/node, floats; non-finite as "inf"/"-inf"."""
+    if kind == BOOL:
+        return [bool(x) for x in values.tolist()]
+    out: list = []
+    for x in values.tolist():
+        if math.isinf(x):
+            out.append("inf" if x > 0 else "-inf")
+        elif math.isnan(x):
+            out.append("nan")
+        elif kind in ("int", "node", "enum") and float(x).is_integer():
+            out.append(int(x))
+        else:
+            out.append(x)
+    return out

@@ -1,0 +1,1 @@
+"""Front end: grammar-driven parser producing a positioned syntax tree."""

@@ -1,0 +1,109 @@
+"""The typed IR of a checked spec (DESIGN §2): what every later stage reads.
+
+Expressions inside are typed ``dpdsl.frontend.ast`` trees (the checker filled ``type`` and resolved
+names). The IR is immutable and carries the source text and its hash, so artifacts can record exactly
+which spec produced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from dpdsl.frontend.ast import Agg, Expr
+from dpdsl.types import Type
+
+
+@dataclass(frozen=True)
+class InputIR:
+    name: str
+    site: str  # node | edge
+    type: Type
+
+
+@dataclass(frozen=True)
+class ParamIR:
+    name: str
+    type: Type
+    value: float
+
+
+@dataclass(frozen=True)
+class StateIR:
+    """A state field: its init, its unknown transition's arguments and optional reference.
+
+    ``predicates`` and ``terms`` are extra candidate features the spec declares for the distiller.
+    """
+
+    name: str
+    type: Type
+    init: Expr
+    args: tuple[str, ...]
+    reference: Expr | None
+    predicates: tuple[Expr, ...] = ()
+    terms: tuple[Expr, ...] = ()
+
+
+@dataclass(frozen=True)
+class ViewIR:
+    name: str
+    agg: Agg
+
+    @property
+    def type(self) -> Type:
+        assert self.agg.type is not None
+        return self.agg.type
+
+
+@dataclass(frozen=True)
+class OutputIR:
+    name: str
+    expr: Expr
+
+    @property
+    def type(self) -> Type:
+        assert self.expr.type is not None
+        return self.expr.type
+
+
+@dataclass(frozen=True)
+class RoundsIR:
+    expr: Expr
+    fixpoint: bool
+
+
+@dataclass(frozen=True)
+class SampleIR:
+    family: str
+    family_args: tuple[tuple[str, float], ...]
+    nodes: tuple[int, int]
+    inputs: tuple[tuple[str, str, tuple[float, ...]], ...]  # (input, sampler, args)
+
+
+@dataclass(frozen=True)
+class SpecIR:
+    name: str
+    graph_kind: str
+    node_inputs: dict[str, InputIR]
+    edge_inputs: dict[str, InputIR]
+    params: dict[str, ParamIR]
+    states: dict[str, StateIR]
+    views: dict[str, ViewIR]
+    outputs: dict[str, OutputIR]
+    rounds: RoundsIR
+    sample: SampleIR | None
+    source: str = field(repr=False)
+    filename: str = "<spec>"
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the spec text: what teachers and students record to detect a changed spec."""
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+    def arg_type(self, name: str) -> Type:
+        """Type of a local name an ``unknown(...)`` may take: a state field, node input or view."""
+        if name in self.states:
+            return self.states[name].type
+        if name in self.node_inputs:
+            return self.node_inputs[name].type
+        return self.views[name].type

@@ -1,0 +1,228 @@
+"""The single source of truth for the semantics the language names.
+
+Aggregators (name, identity, accepted body types, result type, torch reduction, torch-geometric
+``aggr``), functions, neighbour relations and graph kinds live here and nowhere else. The checker reads
+the type rules, the reference executor and the student call ``Aggregator.aggregate``, and the code
+generator reads ``pyg_aggr`` and ``identity``. Plugins extend the tables with the ``register_*``
+functions (see ``examples/``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from dpdsl.types import BOOL, INT, NODE, REAL, T_BOOL, T_INT, T_NODE, T_REAL, Type
+
+SELF = "self"  # identity of argmin/argmax: an empty neighbourhood points to the node itself
+
+
+def join_numeric(a: Type, b: Type) -> Type:
+    """Type of an arithmetic result: real if either side is real, else int."""
+    return T_REAL if REAL in (a.kind, b.kind) else T_INT
+
+
+Reduce = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Aggregator:
+    """One ``⊕``. ``identity`` is what an empty neighbourhood yields (``SELF`` for argmin/argmax).
+
+    ``accepts`` lists the body kinds it takes; ``result`` maps the body type to the view type;
+    ``reduce`` is the torch ``scatter_reduce`` name, ``pyg_aggr`` the torch-geometric ``aggr`` string
+    the emitted skeleton uses (None where PyG has no equivalent and the skeleton calls ``aggregate``).
+    ``custom`` replaces the scatter for aggregators that are not a plain reduction (plugins).
+    """
+
+    name: str
+    accepts: tuple[str, ...]
+    result: Callable[[Type], Type]
+    identity: float | bool | str
+    reduce: str
+    pyg_aggr: str | None
+    doc: str
+    custom: Reduce | None = None
+
+    @property
+    def selects(self) -> bool:
+        return self.identity == SELF
+
+    def aggregate(
+        self, values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int
+    ) -> torch.Tensor:
+        """Reduce per-edge ``values`` onto ``me`` (the aggregating node of each edge), vectorised.
+
+        Empty neighbourhoods get the identity, never 0 by accident. For argmin/argmax the result is
+        the neighbour id (``nbr``) of the extreme value, ties broken towards the smallest id.
+        """
+        if self.custom is not None:
+            return self.custom(values, me, nbr, num_nodes)
+        if self.selects:
+            return _arg_extreme(values, me, nbr, num_nodes, self.reduce)
+        values = values.to(torch.float64)
+        if self.reduce == "mean":
+            tot = torch.zeros(num_nodes, dtype=torch.float64).index_add_(0, me, values)
+            cnt = torch.zeros(num_nodes, dtype=torch.float64).index_add_(
+                0, me, torch.ones_like(values)
+            )
+            out = torch.where(cnt > 0, tot / cnt.clamp(min=1), torch.as_tensor(float(self.identity)))
+            return out
+        out = torch.full((num_nodes,), float(self.identity), dtype=torch.float64)
+        out = out.scatter_reduce(0, me, values, reduce=self.reduce, include_self=True)
+        return out > 0.5 if self.returns_bool else out
+
+    @property
+    def returns_bool(self) -> bool:
+        return self.accepts == (BOOL,) and self.result(T_BOOL).kind == BOOL
+
+
+def _arg_extreme(
+    values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int, reduce: str
+) -> torch.Tensor:
+    values = values.to(torch.float64)
+    fill = math.inf if reduce == "amin" else -math.inf
+    best = torch.full((num_nodes,), fill, dtype=torch.float64)
+    best = best.scatter_reduce(0, me, values, reduce=reduce, include_self=True)
+    hit = values == best[me]
+    big = float(num_nodes + 1)
+    cand = torch.where(hit, nbr.to(torch.float64), torch.as_tensor(big, dtype=torch.float64))
+    arg = torch.full((num_nodes,), big, dtype=torch.float64)
+    arg = arg.scatter_reduce(0, me, cand, reduce="amin", include_self=True)
+    own = torch.arange(num_nodes, dtype=torch.float64)
+    return torch.where(arg < big, arg, own)
+
+
+def _same(t: Type) -> Type:
+    return t.base() if t.kind != NODE else T_INT
+
+
+AGGREGATORS: dict[str, Aggregator] = {}
+
+
+def register_aggregator(agg: Aggregator) -> Aggregator:
+    """Add (or replace) an aggregator; the checker, executor, codegen and student see it at once."""
+    AGGREGATORS[agg.name] = agg
+    return agg
+
+
+for _a in (
+    Aggregator("min", (INT, REAL, NODE), _same, math.inf, "amin", "min", "smallest value; +inf if empty"),
+    Aggregator("max", (INT, REAL, NODE), _same, -math.inf, "amax", "max", "largest value; -inf if empty"),
+    Aggregator("sum", (INT, REAL), _same, 0.0, "sum", "sum", "sum; 0 if empty"),
+    Aggregator("prod", (INT, REAL), _same, 1.0, "prod", "mul", "product; 1 if empty"),
+    Aggregator("or", (BOOL,), lambda t: T_BOOL, False, "amax", "max", "any; false if empty"),
+    Aggregator("and", (BOOL,), lambda t: T_BOOL, True, "amin", "min", "all; true if empty"),
+    Aggregator("count", (BOOL,), lambda t: T_INT, 0.0, "sum", "sum", "number of true; 0 if empty"),
+    Aggregator("mean", (INT, REAL), lambda t: T_REAL, 0.0, "mean", "mean", "mean; 0 if empty"),
+    Aggregator("argmin", (INT, REAL), lambda t: T_NODE, SELF, "amin", None,
+               "neighbour with the smallest value (smallest id on ties); the node itself if empty"),
+    Aggregator("argmax", (INT, REAL), lambda t: T_NODE, SELF, "amax", None,
+               "neighbour with the largest value (smallest id on ties); the node itself if empty"),
+):
+    register_aggregator(_a)
+
+
+@dataclass(frozen=True)
+class Function:
+    """A built-in function usable in expressions: type rule, torch implementation, emitted source."""
+
+    name: str
+    min_args: int
+    max_args: int
+    accepts: tuple[str, ...]
+    result: Callable[[list[Type]], Type]
+    torch_fn: Callable[..., torch.Tensor]
+    source: str  # a Python expression template over {0}, {1}, ... or {args} for the emitted module
+
+
+def _reduce_pairwise(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+    def fn(*xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = op(out, x)
+        return out
+
+    return fn
+
+
+def _join_all(ts: list[Type]) -> Type:
+    out = ts[0]
+    for t in ts[1:]:
+        out = join_numeric(out, t)
+    return out if out.kind != NODE else T_INT
+
+
+FUNCTIONS: dict[str, Function] = {}
+
+
+def register_function(fn: Function) -> Function:
+    FUNCTIONS[fn.name] = fn
+    return fn
+
+
+register_function(Function("min", 2, 8, (INT, REAL, NODE), _join_all, _reduce_pairwise(torch.minimum),
+                           "_fmin({args})"))
+register_function(Function("max", 2, 8, (INT, REAL, NODE), _join_all, _reduce_pairwise(torch.maximum),
+                           "_fmax({args})"))
+register_function(Function("abs", 1, 1, (INT, REAL), _join_all, torch.abs, "torch.abs({0})"))
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A neighbour relation. ``kinds`` are the graph kinds that have it.
+
+    ``nbr_first`` says whether the written pair is ``nbr ARROW me`` (in-edges) or ``me ARROW nbr``
+    (out-edges); ``edges`` maps the graph's directed edge index to (nbr, me, edge id) arrays;
+    ``edge_order`` is how an edge input must be indexed: ``nbr_me`` (``w[u, v]`` for u -> v),
+    ``me_nbr``, or ``any`` for symmetric relations.
+    """
+
+    name: str
+    kinds: tuple[str, ...]
+    arrow: str  # "->", "--", or "" (written ``children u [of v]``)
+    nbr_first: bool
+    edge_order: str
+    reverse: bool  # False: nbr = source, me = target of the stored edge; True: the other way
+    doc: str
+
+    def edges(self, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        src, dst = edge_index[0], edge_index[1]
+        return (dst, src) if self.reverse else (src, dst)
+
+
+RELATIONS: dict[str, Relation] = {}
+
+
+def register_relation(rel: Relation) -> Relation:
+    RELATIONS[rel.name] = rel
+    return rel
+
+
+for _r in (
+    Relation("in-edges", ("directed", "dag", "tree"), "->", True, "nbr_me", False,
+             "edges u -> v into v"),
+    Relation("out-edges", ("directed", "dag", "tree"), "->", False, "me_nbr", True,
+             "edges v -> u out of v"),
+    Relation("neighbors", ("undirected",), "--", True, "any", False, "undirected neighbours"),
+    Relation("children", ("tree",), "", True, "me_nbr", True, "children u of v in a rooted tree"),
+    Relation("parent", ("tree",), "", True, "nbr_me", False, "the parent u of v in a rooted tree"),
+):
+    register_relation(_r)
+
+GRAPH_KINDS: dict[str, str] = {
+    "directed": "directed graph; an undirected input graph counts each edge in both directions",
+    "undirected": "undirected graph (each edge listed once)",
+    "dag": "directed acyclic graph",
+    "tree": "rooted tree or forest, edges parent -> child",
+}
+
+# Built-in names: what they mean and where they may appear.
+BUILTINS: dict[str, tuple[Type, str]] = {
+    "id": (T_NODE, "the node's own index"),
+    "n": (T_INT, "number of nodes of the node's graph"),
+    "height": (T_INT, "height of the node's tree (edges on the longest root-leaf path); trees only"),
+}
