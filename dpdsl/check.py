@@ -11,7 +11,7 @@ from dpdsl.errors import DslError
 from dpdsl.frontend import ast as A
 from dpdsl.ir import InputIR, OutputIR, ParamIR, RoundsIR, SampleIR, SpecIR, StateIR, ViewIR
 from dpdsl.registry import AGGREGATORS, BUILTINS, FUNCTIONS, GRAPH_KINDS, RELATIONS, join_numeric
-from dpdsl.types import BOOL, ENUM, INT, NODE, NUMERIC, REAL, T_BOOL, T_INT, T_REAL, Type
+from dpdsl.types import BOOL, ENUM, INT, NODE, REAL, T_BOOL, T_INT, T_REAL, Type
 
 SCALAR_KINDS = (BOOL, INT, REAL)
 

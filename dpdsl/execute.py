@@ -21,7 +21,8 @@ from dpdsl.ir import SpecIR
 from dpdsl.registry import AGGREGATORS, FUNCTIONS, RELATIONS
 from dpdsl.types import BOOL
 
-Transition = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
+Transition = Callable[..., torch.Tensor]
+"""``fn(**local_args) -> new value``: keyword arguments named as in the field's ``unknown(...)``."""
 
 
 @dataclass
@@ -96,7 +97,12 @@ def aggregate(e: A.Agg, ctx: Context) -> torch.Tensor:
     """One view: gather along the relation, evaluate the body per edge, reduce with the registry."""
     nbr, me = ctx.relation(e.relation)
     values = evaluate(e.body, ctx, (nbr, me))
-    return AGGREGATORS[e.agg].aggregate(values, me, nbr, ctx.graph.num_nodes)
+    agg = AGGREGATORS[e.agg]
+    out = agg.aggregate(values, me, nbr, ctx.graph.num_nodes)
+    if agg.selects and ctx.graph.batch is not None:
+        # argmin/argmax return batch-global neighbour indices; node ids are local to each graph (as `id`)
+        out = out - (torch.arange(ctx.graph.num_nodes, dtype=out.dtype) - ctx.builtins["id"])
+    return out
 
 
 def _div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -172,7 +178,7 @@ def reference_transitions(spec: SpecIR) -> dict[str, Transition]:
 
 
 def _expr_transition(spec: SpecIR, expr: A.Expr) -> Transition:
-    def run(args: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def run(**args: torch.Tensor) -> torch.Tensor:
         n = int(next(iter(args.values())).shape[0])
         ctx = Context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
         for k, v in args.items():
@@ -240,7 +246,7 @@ def run_skeleton(
         new = {}
         changed = torch.zeros(n, dtype=torch.bool)
         for name, st in spec.states.items():
-            val = _cast(transitions[name](local_args(spec, ctx, name)), st.type.kind, n)
+            val = _cast(transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
             val = torch.where(active, val, ctx.state[name])
             changed |= _differs(val, ctx.state[name])
             new[name] = val

@@ -246,6 +246,14 @@ class ToAST(Transformer):
         )
 
 
+def _plugin_transformer(rules: dict) -> type[ToAST]:
+    """``ToAST`` plus a plugin's rules, each ``fn(meta, children)`` like the methods above."""
+    if not rules:
+        return ToAST
+    ns = {k: (lambda f: lambda self, meta, children: f(meta, children))(f) for k, f in rules.items()}
+    return v_args(meta=True)(type("PluginAST", (ToAST,), ns))
+
+
 def _mpos(meta) -> A.Pos:
     return A.Pos(meta.line, meta.column)
 
@@ -294,14 +302,24 @@ def _join(items: list[str]) -> str:
 
 
 def parse(text: str, filename: str = "<spec>", grammar: str | Path | None = None) -> A.SpecAST:
-    """Parse spec text. Raises ``DslError`` (with line, column and caret) on any syntax error."""
+    """Parse spec text. Raises ``DslError`` (with line, column and caret) on any syntax error.
+
+    Without an explicit ``grammar``, a loaded plugin's grammar (if any) is used, and the plugins'
+    ``AST_RULES`` handle the rules they add.
+    """
+    from dpdsl import plugins
+
+    mods = plugins.loaded()
+    grammar = grammar or plugins.plugin_grammar(mods)
+    rules = plugins.plugin_ast_rules(mods)
+    transformer = _plugin_transformer(rules)
     parser = make_parser(str(grammar or BASE_GRAMMAR))
     try:
         tree = parser.parse(text)
     except UnexpectedInput as err:
         raise _unexpected(err, text, filename) from None
     try:
-        items = ToAST().transform(tree).children
+        items = transformer().transform(tree).children
     except VisitError as err:
         inner = err.orig_exc
         if isinstance(inner, _Positioned):

@@ -63,7 +63,7 @@ def batch_graphs(graphs: list[Graph]) -> Graph:
     for g in graphs:
         offsets.append(total)
         total += g.num_nodes
-    ei = torch.cat([g.edge_index + off for g, off in zip(graphs, offsets)], dim=1)
+    ei = torch.cat([g.edge_index + off for g, off in zip(graphs, offsets, strict=True)], dim=1)
     batch = torch.cat(
         [torch.full((g.num_nodes,), i, dtype=torch.long) for i, g in enumerate(graphs)]
     )

@@ -1,0 +1,5 @@
+import sys
+
+from dpdsl.cli import main
+
+sys.exit(main())

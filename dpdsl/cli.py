@@ -1,0 +1,219 @@
+"""``dpdsl`` command line: a thin layer over the library API.
+
+Exit codes: 0 success; 2 any user error (bad spec, graph, checkpoint or flag) with a one-line message
+on stderr (plus the caret block for spec errors); 1 is reserved for failures the user asked to hear
+about (e.g. an unfaithful student without ``--keep-unfaithful``). A traceback means a bug in dpdsl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dpdsl.errors import DslError, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_plugin_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                   help="import a plugin that extends the registries / grammar (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="dpdsl", description="Compile DP specs into DP-aligned GNN students.")
+    _add_plugin_flag(ap)
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("check", help="parse and check a spec; print its summary")
+    p.add_argument("spec")
+
+    p = sub.add_parser("emit", help="write the torch-geometric skeleton of a spec as Python source")
+    p.add_argument("spec")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    p = sub.add_parser("run", help="run a spec's reference DP, or a compiled student directory")
+    p.add_argument("target", help="a .dp spec (reference executor) or a student directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--graph", help="graph file (.json, .graphml, edge list)")
+    src.add_argument("--sample", type=int, metavar="N", help="draw N graphs from the spec's sample section")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--symmetrize", action="store_true",
+                   help="accept a directed graph for an undirected spec by symmetrising it")
+
+    t = sub.add_parser("teacher", help="train or evaluate teachers").add_subparsers(
+        dest="tcmd", required=True, parser_class=_Parser)
+    p = t.add_parser("train", help="train a teacher on a spec's reference trajectories")
+    p.add_argument("spec")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--arch", default="aligned", choices=["aligned", "transformer"])
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--samples", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true")
+    p = t.add_parser("eval", help="accuracy of a teacher against the reference executor")
+    p.add_argument("checkpoint")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--nodes", type=int, default=None, help="graph size (default: the spec's sample range)")
+    p.add_argument("--graphs", type=int, default=64)
+    p.add_argument("--seed", type=int, default=1)
+
+    p = sub.add_parser("compile", help="distil a teacher into a decision-tree student")
+    p.add_argument("spec")
+    p.add_argument("--teacher", required=True)
+    p.add_argument("-o", "--output", default=None, help="student directory (default: out/<problem>)")
+    p.add_argument("--method", choices=["lrh", "cart"], default="lrh")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int, default=256, help="distillation graphs to draw")
+    p.add_argument("--beam", type=int, default=16)
+    p.add_argument("--max-depth", type=int, default=3)
+    p.add_argument("--tau", type=float, default=0.5,
+                   help="LRH threshold on held-out 1 - R^2 for a feature to count as represented")
+    p.add_argument("--fidelity", type=float, default=0.99, help="required agreement with the teacher")
+    p.add_argument("--keep-unfaithful", action="store_true")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("eval", help="accuracy of a student against the reference executor per size")
+    p.add_argument("student")
+    p.add_argument("--sizes", default="16,64,256,1024")
+    p.add_argument("--family", default=None)
+    p.add_argument("--graphs", type=int, default=8)
+    p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--teacher", default=None, help="also evaluate this teacher checkpoint")
+    p.add_argument("--json", action="store_true")
+    return ap
+
+
+def _print_check(spec) -> None:
+    from dpdsl.frontend.unparse import unparse
+
+    print(f"problem {spec.name}  ({spec.graph_kind} graph)  sha256 {spec.hash[:12]}")
+    for name, inp in {**spec.node_inputs, **spec.edge_inputs}.items():
+        print(f"  input  {inp.site:4} {name} : {inp.type}")
+    for name, p in spec.params.items():
+        print(f"  param  {name} : {p.type} = {p.value:g}")
+    for name, st in spec.states.items():
+        ref = f"   reference: {unparse(st.reference)}" if st.reference is not None else ""
+        print(f"  state  {name} : {st.type}   unknown({', '.join(st.args)}){ref}")
+    for name, v in spec.views.items():
+        print(f"  view   {name} : {v.type}   {v.agg.agg} over {v.agg.relation}   = {unparse(v.agg)}")
+    r = spec.rounds
+    print(f"  rounds {unparse(r.expr)}{' until fixpoint' if r.fixpoint else ''}")
+    for name, o in spec.outputs.items():
+        print(f"  output {name} : {o.type} = {unparse(o.expr)}")
+    if spec.sample is not None:
+        s = spec.sample
+        args = ", ".join(f"{k} = {v:g}" for k, v in s.family_args)
+        print(f"  sample graph {s.family}({args}) nodes {s.nodes[0]}..{s.nodes[1]}; "
+              + "; ".join(f"{n} {d}{tuple(a) if a else ''}" for n, d, a in s.inputs))
+
+
+def _cmd_run(args) -> int:
+    from dpdsl.api import load_spec
+    from dpdsl.execute import run_reference, to_jsonable
+    from dpdsl.graphs.core import batch_graphs, unbatch_nodes
+    from dpdsl.graphs.io import load_graph
+    from dpdsl.graphs.validate import validate_graph
+
+    target = Path(args.target)
+    student = None
+    if target.is_dir():
+        from dpdsl.student import load_student
+
+        student = load_student(target)
+        spec = student.spec
+    else:
+        spec = load_spec(target)
+    if args.graph:
+        g = load_graph(args.graph)
+        graphs = [validate_graph(g, kind=spec.graph_kind,
+                                 node_inputs={k: v.type for k, v in spec.node_inputs.items()},
+                                 edge_inputs={k: v.type for k, v in spec.edge_inputs.items()},
+                                 symmetrize=args.symmetrize, name=args.graph)]
+    else:
+        from dpdsl.sampling import sample_graphs
+
+        if args.sample < 1:
+            raise UserError("--sample needs N >= 1")
+        graphs = sample_graphs(spec, args.sample, args.seed)
+    batch = batch_graphs(graphs)
+    res = student.run(batch) if student is not None else run_reference(spec, batch)
+    results = []
+    for i in range(len(graphs)):
+        outs = {}
+        for name, o in spec.outputs.items():
+            outs[name] = to_jsonable(unbatch_nodes(res.outputs[name], batch)[i], o.type.kind)
+        results.append({"outputs": outs, "rounds": int(res.rounds[i])})
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results))
+    else:
+        for i, r in enumerate(results):
+            head = f"graph {i}: " if len(results) > 1 else ""
+            print(f"{head}{graphs[i].num_nodes} nodes, {graphs[i].num_edges} edges, {r['rounds']} rounds")
+            for name, vals in r["outputs"].items():
+                print(f"  {name}: {' '.join(str(v) for v in vals)}")
+    return 0
+
+
+def _dispatch(args) -> int:
+    from dpdsl.api import load_spec
+
+    if args.cmd == "check":
+        _print_check(load_spec(args.spec))
+        return 0
+    if args.cmd == "emit":
+        from dpdsl.codegen import emit
+        from dpdsl.fsutil import write_text_atomic
+
+        spec = load_spec(args.spec)
+        path = write_text_atomic(args.output, emit(spec), force=args.force)
+        print(f"wrote {path}: skeleton of {spec.name} ({len(spec.views)} views; transition slot for "
+              f"{', '.join(spec.states)})")
+        return 0
+    if args.cmd == "run":
+        return _cmd_run(args)
+    if args.cmd == "teacher":
+        from dpdsl.teachers import cli as tcli
+
+        return tcli.main(args)
+    if args.cmd == "compile":
+        from dpdsl.distill import cli as dcli
+
+        return dcli.compile_main(args)
+    if args.cmd == "eval":
+        from dpdsl.evaluate import cli_main
+
+        return cli_main(args)
+    raise AssertionError(args.cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from dpdsl.plugins import load_plugin
+
+        for ref in args.plugin:
+            load_plugin(ref)
+        return _dispatch(args)
+    except DslError as err:
+        print(err.render(), file=sys.stderr)
+        return 2
+    except UserError as err:
+        print(f"dpdsl: error: {err.one_line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dpdsl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
