@@ -1,0 +1,1 @@
+"""LRH decision-tree distillation core (DESIGN §5): probes, conjunction search, tree selection."""

@@ -1,0 +1,251 @@
+"""Conjunctions of predicate literals and the LRH beam search over them (DESIGN §5.5).
+
+A conjunction ("path AND") is the indicator that a sample reaches a tree node: every predicate in
+``pos`` is true and every predicate in ``neg`` is false. Masks are Python ints (arbitrary width, hashable,
+O(1) child construction), so the search can deduplicate children reached along different orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from dpdsl.distill.probes import RidgeProbe
+
+
+class Conj(NamedTuple):
+    """A conjunction: bit ``p`` of ``pos`` requires predicate p true, bit ``p`` of ``neg`` false."""
+
+    pos: int
+    neg: int
+
+    @property
+    def n_literals(self) -> int:
+        """Depth of the tree node this conjunction describes (the root has 0 literals)."""
+        return self.pos.bit_count() + self.neg.bit_count()
+
+    @property
+    def used(self) -> int:
+        """Mask of the predicates mentioned (either sign)."""
+        return self.pos | self.neg
+
+    def extend(self, pred: int, value: bool) -> Conj:
+        """The child conjunction adding literal ``pred == value``."""
+        bit = 1 << pred
+        return Conj(self.pos | bit, self.neg) if value else Conj(self.pos, self.neg | bit)
+
+    def literals(self) -> list[tuple[int, bool]]:
+        """``(pred, value)`` pairs in increasing predicate order."""
+        out = []
+        used = self.used
+        while used:
+            low = used & -used
+            p = low.bit_length() - 1
+            out.append((p, bool(self.pos & low)))
+            used ^= low
+        return out
+
+    def describe(self, pred_names: Sequence[str] | None = None) -> str:
+        """Readable form, e.g. ``best < dist & !(dist == inf)``; the root is ``true``."""
+        if not self.used:
+            return "true"
+        parts = []
+        for p, v in self.literals():
+            name = pred_names[p] if pred_names is not None else f"p{p}"
+            parts.append(name if v else f"!({name})")
+        return " & ".join(parts)
+
+
+ROOT = Conj(0, 0)
+"""The empty conjunction (tree root): true everywhere."""
+
+
+def literal_matrices(conjs: Sequence[Conj], n_preds: int) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 matrices ``(pos, neg)`` of shape ``[C, P]`` marking each conjunction's literals."""
+    nbytes = max(1, (n_preds + 7) // 8)
+    limit = 1 << n_preds
+    out = []
+    for attr in ("pos", "neg"):
+        buf = bytearray()
+        for c in conjs:
+            mask = getattr(c, attr)
+            if mask < 0 or mask >= limit:
+                raise ValueError(f"conjunction {c} mentions a predicate >= {n_preds}")
+            buf += mask.to_bytes(nbytes, "little")
+        raw = np.frombuffer(bytes(buf), dtype=np.uint8).reshape(len(conjs), nbytes)
+        out.append(np.unpackbits(raw, axis=1, bitorder="little")[:, :n_preds])
+    return out[0], out[1]
+
+
+def evaluate(X: np.ndarray, conjs: Sequence[Conj], chunk_size: int = 4096) -> np.ndarray:
+    """Truth values ``bool[N, C]`` of conjunctions on boolean predicate rows ``X: bool[N, P]``.
+
+    Counts violated literals with one float32 matmul per chunk of conjunctions:
+    ``[~X, X] @ [pos; neg]^T == 0`` (exact: counts stay far below 2^24). A conjunction requiring a
+    predicate both true and false is never satisfied.
+    """
+    X = np.asarray(X, dtype=bool)
+    if X.ndim != 2:
+        raise ValueError(f"X must be bool[N, P], got shape {X.shape}")
+    n, p = X.shape
+    conjs = list(conjs)
+    out = np.empty((n, len(conjs)), dtype=bool)
+    A = np.concatenate([~X, X], axis=1).astype(np.float32)
+    for start in range(0, len(conjs), chunk_size):
+        part = conjs[start : start + chunk_size]
+        mpos, mneg = literal_matrices(part, p)
+        B = np.concatenate([mpos, mneg], axis=1).astype(np.float32)
+        out[:, start : start + len(part)] = (A @ B.T) < 0.5
+    return out
+
+
+class LRHSearch:
+    """Level-wise beam search for linearly represented conjunctions (Boix-Adsera 2024, §3).
+
+    Depth 0 is the root (constant, not probed). At each depth every one-literal extension of the kept
+    conjunctions is probed with a ridge probe from the representation, scored by held-out 1 - R^2. A
+    *split* (c, p) is ranked by ``max(score(c & p), score(c & !p))`` because a tree can only split c on p
+    if both children are represented; the children of the ``beam`` best splits (optionally only those
+    with split score <= ``tau``) are expanded at the next depth. Every probed conjunction is kept as a
+    tree-selection candidate: the probe scores only decide what gets expanded.
+
+    Conjunctions never true on the training split are skipped (a probe of an all-zero target says
+    nothing) and listed in ``empty_``.
+
+    Fitted attributes: ``candidates_`` (root first, then probed conjunctions by depth), ``scores_`` (conj
+    -> score; the root gets 0.0), ``depth_`` (conj -> number of literals), ``levels_`` (probed conjs per
+    depth), ``kept_`` (expanded conjs per depth), ``splits_`` (``splits_[d]``: the ranked
+    ``(parent, pred, score)`` splits whose children have d literals, best first), ``empty_``, ``n_probes_``, ``literal_scores_`` (``float[2, P]``: depth-1 scores of
+    ``p`` and ``!p``, NaN if empty) and ``predicate_scores_`` (``float[P]``: their max, the LRH-map row).
+    """
+
+    def __init__(
+        self,
+        beam: int = 10,
+        max_depth: int = 3,
+        tau: float | None = None,
+        alpha: float = 1.0,
+        val_fraction: float = 0.25,
+        random_state: int | None = None,
+    ) -> None:
+        self.beam = beam
+        self.max_depth = max_depth
+        self.tau = tau
+        self.alpha = alpha
+        self.val_fraction = val_fraction
+        self.random_state = random_state
+
+    def _split(self, n: int, split: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+        if split is not None:
+            tr, va = (np.asarray(s, dtype=np.int64) for s in split)
+            return tr, va
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        perm = np.random.default_rng(self.random_state).permutation(n)
+        n_val = max(1, int(round(self.val_fraction * n)))
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def fit(
+        self, X: np.ndarray, Phi: np.ndarray, split: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> LRHSearch:
+        """Search on predicates ``X: bool[N, P]`` and representation ``Phi: float[N, m]``.
+
+        ``split`` gives explicit (train, val) row indices; otherwise a random ``val_fraction`` of rows
+        (seeded by ``random_state``) is held out.
+        """
+        X = np.asarray(X, dtype=bool)
+        Phi = np.asarray(Phi)
+        if X.ndim != 2 or Phi.ndim != 2 or X.shape[0] != Phi.shape[0]:
+            raise ValueError(f"X {X.shape} and Phi {Phi.shape} must be 2-D with the same rows")
+        if self.beam < 1 or self.max_depth < 0:
+            raise ValueError("beam must be >= 1 and max_depth >= 0")
+        n, p = X.shape
+        tr, va = self._split(n, split)
+        X_tr, X_va = X[tr], X[va]
+        probe = RidgeProbe(Phi[tr], Phi[va], self.alpha)
+
+        self.scores_: dict[Conj, float] = {ROOT: 0.0}
+        self.depth_: dict[Conj, int] = {ROOT: 0}
+        self.candidates_: list[Conj] = [ROOT]
+        self.levels_: list[list[Conj]] = [[ROOT]]
+        self.kept_: list[list[Conj]] = [[ROOT]]
+        self.splits_: list[list[tuple[Conj, int, float]]] = [[]]
+        self.empty_: list[Conj] = []
+        self.n_probes_ = 0
+        empty_set: set[Conj] = set()
+        keep = [ROOT]
+        for depth in range(1, self.max_depth + 1):
+            children: dict[Conj, None] = {}
+            for c in keep:
+                used = c.used
+                for q in range(p):
+                    if not used >> q & 1:
+                        children.setdefault(c.extend(q, True))
+                        children.setdefault(c.extend(q, False))
+            new = [c for c in children if c not in self.scores_ and c not in empty_set]
+            Y_tr = evaluate(X_tr, new)
+            nonempty = Y_tr.any(axis=0)
+            for c, ok in zip(new, nonempty, strict=True):
+                if not ok:
+                    empty_set.add(c)
+                    self.empty_.append(c)
+            probed = [c for c, ok in zip(new, nonempty, strict=True) if ok]
+            if probed:
+                sc = probe.score(Y_tr[:, nonempty], evaluate(X_va, probed))
+                for c, s in zip(probed, sc, strict=True):
+                    self.scores_[c] = float(s)
+                    self.depth_[c] = depth
+            self.n_probes_ += len(probed)
+            self.candidates_.extend(probed)
+            self.levels_.append(probed)
+            if depth == self.max_depth:
+                break
+            splits = self._rank_splits(keep, p)
+            self.splits_.append(splits)
+            chosen = [s for s in splits if self.tau is None or s[2] <= self.tau][: self.beam]
+            nxt: dict[Conj, None] = {}
+            for c, q, _ in chosen:
+                nxt.setdefault(c.extend(q, True))
+                nxt.setdefault(c.extend(q, False))
+            keep = list(nxt)
+            self.kept_.append(keep)
+            if not keep:
+                break
+
+        self.literal_scores_ = np.full((2, p), np.nan)
+        for q in range(p):
+            for row, v in enumerate((True, False)):
+                s = self.scores_.get(ROOT.extend(q, v))
+                if s is not None:
+                    self.literal_scores_[row, q] = s
+        with np.errstate(invalid="ignore"):
+            self.predicate_scores_ = np.max(self.literal_scores_, axis=0)
+        return self
+
+    def _rank_splits(self, parents: list[Conj], p: int) -> list[tuple[Conj, int, float]]:
+        """All splits of ``parents`` with both children probed, best (lowest max score) first.
+
+        Ties keep generation order (parent order, then predicate index), so ranking is deterministic.
+        """
+        splits = []
+        for c in parents:
+            used = c.used
+            for q in range(p):
+                if used >> q & 1:
+                    continue
+                s_t = self.scores_.get(c.extend(q, True))
+                s_f = self.scores_.get(c.extend(q, False))
+                if s_t is not None and s_f is not None:
+                    splits.append((c, q, max(s_t, s_f)))
+        order = np.argsort(np.array([s[2] for s in splits], dtype=np.float64), kind="stable")
+        return [splits[i] for i in order]
+
+
+def candidate_set(conjs: Iterable[Conj]) -> list[Conj]:
+    """Deduplicated candidates (first occurrence order) with the root first."""
+    seen: dict[Conj, None] = {ROOT: None}
+    for c in conjs:
+        seen.setdefault(Conj(int(c[0]), int(c[1])))
+    return list(seen)

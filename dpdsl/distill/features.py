@@ -1,0 +1,163 @@
+"""Candidate features of an unknown transition (DESIGN §4): predicates for the tree's splits and the
+vocabulary of terms its leaves select.
+
+"Let the tree choose; let the DSL compute": internal nodes test predicates over the unknown's
+arguments (bool arguments; comparisons between numeric arguments; comparisons with the spec's own
+constants and params), and leaves *select* a term (a numeric argument, a constant of the spec, or a
+small term built with the spec's own operators) or emit a constant for bool fields. ``min``/``max`` of arguments are deliberately not terms: they are
+selections, which the tree expresses with a split the LRH test can see. Features are
+written as spec text and typed by the checker (as ``predicate``/``term`` declarations appended to the
+spec), so the student, the distiller and the report all evaluate and print them the same way. The
+``reference`` transitions are never read here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from dpdsl.check import check
+from dpdsl.execute import Context, evaluate
+from dpdsl.frontend import ast as A
+from dpdsl.frontend.parser import parse
+from dpdsl.frontend.unparse import unparse
+from dpdsl.graphs.core import Graph
+from dpdsl.ir import SpecIR
+from dpdsl.types import BOOL, ENUM
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The candidate predicates and leaf terms of one state field, typed and printable."""
+
+    field: str
+    predicates: tuple[A.Expr, ...]
+    terms: tuple[A.Expr, ...]
+
+    @property
+    def predicate_names(self) -> list[str]:
+        return [unparse(p) for p in self.predicates]
+
+    @property
+    def term_names(self) -> list[str]:
+        return [unparse(t) for t in self.terms]
+
+
+def _walk(e: A.Expr):
+    yield e
+    for name in ("x", "a", "b", "cond", "then", "other", "body"):
+        child = getattr(e, name, None)
+        if isinstance(child, A.Expr):
+            yield from _walk(child)
+    for child in getattr(e, "args", ()) if isinstance(e, A.Call) else ():
+        yield from _walk(child)
+
+
+def spec_vocabulary(spec: SpecIR) -> tuple[list[float], set[str], list[str]]:
+    """Constants, operators and params the spec uses outside its reference transitions.
+
+    Aggregators count as their iterated operator (``sum``/``count``/``mean`` use ``+``, ``prod`` uses
+    ``*``, ``min``/``max`` use the functions), since a DP over them combines values that way.
+    """
+    exprs: list[A.Expr] = [st.init for st in spec.states.values()]
+    exprs += [v.agg for v in spec.views.values()] + [o.expr for o in spec.outputs.values()]
+    consts: set[float] = {0.0, math.inf}
+    ops: set[str] = set()
+    for e in exprs:
+        for x in _walk(e):
+            if isinstance(x, A.Num):
+                consts.add(float(x.value))
+            elif isinstance(x, A.Binary) and x.op in "+-*/":
+                ops.add(x.op)
+            elif isinstance(x, A.Call):
+                ops.add(x.fn)
+            elif isinstance(x, A.Agg):
+                ops.add({"sum": "+", "count": "+", "mean": "+", "prod": "*"}.get(x.agg, x.agg))
+    return sorted(consts), ops, sorted(spec.params)
+
+
+def _num(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def candidate_texts(spec: SpecIR, field: str) -> tuple[list[str], list[str]]:
+    """(predicate texts, term texts) for a field, deterministic order, duplicates removed."""
+    st = spec.states[field]
+    consts, ops, params = spec_vocabulary(spec)
+    numeric = [a for a in st.args if spec.arg_type(a).is_numeric]
+    bools = [a for a in st.args if spec.arg_type(a).kind == BOOL]
+    const_txt = [_num(c) for c in consts] + params
+    preds: list[str] = list(bools)
+    for i, a in enumerate(numeric):
+        for b in numeric[i + 1:]:
+            preds += [f"{a} < {b}", f"{a} == {b}", f"{b} < {a}"]
+    for a in numeric:
+        for c in const_txt:
+            if c == "inf":
+                preds.append(f"{a} == inf")
+            elif c == "-inf":
+                preds.append(f"{a} == -inf")
+            else:
+                preds += [f"{a} < {c}", f"{a} == {c}", f"{c} < {a}"]
+    preds += [unparse(p) for p in st.predicates]
+    kind = st.type.kind
+    if kind == BOOL:
+        terms = ["false", "true"]
+    elif kind == ENUM:
+        terms = list(st.type.labels)
+    else:
+        terms = list(numeric) + const_txt
+        finite = [c for c in const_txt if c not in ("inf", "-inf", "0")]
+        if "+" in ops:
+            terms += [f"{a} + {b}" for i, a in enumerate(numeric) for b in numeric[i + 1:]]
+            terms += [f"{a} + {c}" for a in numeric for c in finite]
+    terms += [unparse(t) for t in st.terms]
+    return _dedup(preds), _dedup(terms)
+
+
+def _dedup(xs: list[str]) -> list[str]:
+    return list(dict.fromkeys(xs))
+
+
+def typed_features(spec: SpecIR, field: str, predicates: list[str], terms: list[str]) -> FeatureSet:
+    """Type feature texts by checking them as ``predicate``/``term`` declarations of the spec."""
+    st = spec.states[field]
+    base_p, base_t = len(st.predicates), len(st.terms)
+    extra = "".join(f"\npredicate {field} : {p}" for p in predicates)
+    extra += "".join(f"\nterm {field} : {t}" for t in terms)
+    ir = check(parse(spec.source + "\n" + extra + "\n", spec.filename))
+    st2 = ir.states[field]
+    return FeatureSet(field, st2.predicates[base_p:], st2.terms[base_t:])
+
+
+def candidate_features(spec: SpecIR, field: str) -> FeatureSet:
+    """All candidate predicates and terms of a field."""
+    preds, terms = candidate_texts(spec, field)
+    return typed_features(spec, field, preds, terms)
+
+
+def evaluate_features(spec: SpecIR, exprs: tuple[A.Expr, ...], args: dict[str, torch.Tensor],
+                      dtype: torch.dtype) -> torch.Tensor:
+    """``[N, len(exprs)]`` values of features given the unknown's arguments (vectorised per feature)."""
+    n = int(next(iter(args.values())).shape[0])
+    ctx = Context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
+    for k, v in args.items():
+        if k in spec.states:
+            ctx.state[k] = v
+        elif k in spec.views:
+            ctx.views[k] = v
+        else:
+            ctx.graph.node[k] = v
+    if not exprs:
+        return torch.zeros(n, 0, dtype=dtype)
+    cols = []
+    for e in exprs:
+        v = evaluate(e, ctx)
+        if v.dim() == 0:
+            v = v.expand(n)
+        cols.append(v.to(dtype))
+    return torch.stack(cols, dim=1)

@@ -1,0 +1,88 @@
+"""The compile report: what users look at first — rules, LRH map (JSON + PNG heatmap), fidelity and
+generalisation tables, timings — as text for the terminal and files in the student directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def render_text(report: dict[str, Any], timings: dict[str, float] | None = None) -> str:
+    lines = []
+    t = report["teacher"]
+    lines.append(f"teacher: {t['arch']} (width {t['width']}), {t['steps']} steps, labels from {t['label_source']}, "
+                 f"step-0 agreement with init {t['init_agreement']:.3f}")
+    for name, f in report["fields"].items():
+        lines.append("")
+        lines.append(f"transition {name}  ({f['leaves']} leaves, depth {f['depth']}; agreement with the teacher "
+                     f"{f['transition_agreement']:.4f} on {f['samples']} samples, {f['unexplained_samples']} "
+                     "unexplained by any term)")
+        for r in f["rules"].splitlines():
+            lines.append(f"    {r}")
+        scores = sorted(f["lrh_scores"].items(), key=lambda kv: kv[1])[:6]
+        lines.append(f"  LRH (held-out 1-R^2, lower = represented; {f['predicates_passing_lrh']}/"
+                     f"{f['candidate_predicates']} pass): " + ", ".join(f"{p} {s:.3f}" for p, s in scores))
+    v = report["verification"]
+    fid = v["fidelity"]
+    lines.append("")
+    lines.append(f"fidelity to the teacher ({fid['graphs']} held-out graphs, {fid['nodes']} nodes): "
+                 f"{fid['node_agreement']:.4f} of nodes  " + _per(fid["per_output"]))
+    if "reference" in v:
+        lines.append("agreement with the reference executor:")
+        lines.append("    scale  nodes        graphs  node exact  graph exact  per output")
+        for r in v["reference"]:
+            lines.append(f"    {r['scale']:>4}x  {r['nodes']:<11}  {r['graphs']:>6}  {r['node_exact']:>10.4f}  "
+                         f"{r['graph_exact']:>11.4f}  {_per(r['per_output'])}")
+    if timings:
+        lines.append("")
+        lines.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
+                     + f"  (total {sum(timings.values()):.2f}s)")
+    if report["problems"]:
+        lines.append("")
+        lines.append("NOT FAITHFUL:")
+        lines += [f"  - {p}" for p in report["problems"]]
+    return "\n".join(lines)
+
+
+def _per(d: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4f}" for k, v in d.items())
+
+
+def write_lrh_png(lmap: dict[str, Any], path: Path, title: str) -> None:
+    """Heatmap of teacher step x predicate probe scores (clipped to [0, 1])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = np.asarray(lmap["scores"], dtype=float) if lmap["scores"] else np.zeros((0, 0))
+    if scores.size == 0:
+        scores = np.full((1, max(1, len(lmap["features"]))), np.nan)
+    scores = np.clip(scores, 0.0, 1.0)
+    h = 1.5 + 0.3 * scores.shape[0]
+    w = 3 + 0.45 * scores.shape[1]
+    fig, ax = plt.subplots(figsize=(min(w, 18), min(h, 12)))
+    im = ax.imshow(scores, aspect="auto", cmap="viridis_r", vmin=0, vmax=1)
+    ax.set_xticks(range(len(lmap["features"])))
+    ax.set_xticklabels(lmap["features"], rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(lmap["steps"])))
+    ax.set_yticklabels([str(s) for s in lmap["steps"]], fontsize=8)
+    ax.set_ylabel("teacher step (= DP round)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="held-out 1 - R² (0 = linearly represented)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_student_dir(tmp: Path, student_text: str, report: dict[str, Any], timings: dict[str, float],
+                      lmap: dict[str, Any], title: str) -> None:
+    """Fill a (temporary) student directory; the caller moves it into place atomically."""
+    (tmp / "student.json").write_text(student_text)
+    (tmp / "report.json").write_text(json.dumps({**report, "timings": timings}, indent=2, sort_keys=True) + "\n")
+    (tmp / "report.txt").write_text(render_text(report, timings) + "\n")
+    (tmp / "lrh_map.json").write_text(json.dumps(lmap, indent=2) + "\n")
+    write_lrh_png(lmap, tmp / "lrh_map.png", title)

@@ -1,0 +1,277 @@
+"""Fitting the tree transition (DESIGN §5.6): exact DP over probed conjunctions, or pruned CART.
+
+Targets are an *explains matrix* ``E: bool[N, K]``: ``E[i, k]`` is True when leaf class k gives the right
+answer on sample i (several classes may, e.g. ``best`` and ``dist`` when they are equal). A leaf's class
+is the one explaining most samples in its cell (ties -> smallest index); agreement is the fraction of
+all samples explained by their leaf's class (samples no class explains count against every tree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from sklearn.tree import DecisionTreeClassifier
+
+from dpdsl.distill.conjunctions import ROOT, Conj, candidate_set, evaluate
+from dpdsl.distill.tree import Leaf, Split, Tree, predict, simplify
+
+_NEG = np.iinfo(np.int64).min // 4
+"""-inf for integer agreement counts (safe to add twice)."""
+
+_CELL_BYTES = 64 * 2**20
+"""Memory budget for one chunk of float64 cell indicators."""
+
+
+def _check_xe(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=bool)
+    E = np.asarray(E, dtype=bool)
+    if X.ndim != 2 or E.ndim != 2 or X.shape[0] != E.shape[0]:
+        raise ValueError(f"X {X.shape} and E {E.shape} must be 2-D with the same rows")
+    if X.shape[0] == 0 or E.shape[1] == 0:
+        raise ValueError("need at least one sample and one leaf class")
+    return X, E
+
+
+def agreement(tree: Tree, X: np.ndarray, E: np.ndarray) -> float:
+    """Fraction of samples whose predicted leaf class explains them."""
+    X, E = _check_xe(X, E)
+    cls = predict(tree, X)
+    ok = (cls >= 0) & (cls < E.shape[1])
+    return float(np.mean(ok & E[np.arange(len(cls)), np.clip(cls, 0, E.shape[1] - 1)]))
+
+
+def leaf_counts(X: np.ndarray, E: np.ndarray, conjs: Sequence[Conj]) -> np.ndarray:
+    """``int64[C, K]``: per conjunction cell, how many of its samples each class explains.
+
+    One matmul of the cell indicators against ``E`` per chunk of conjunctions (float64, exact for
+    counts < 2^53).
+    """
+    X, E = _check_xe(X, E)
+    Ef = E.astype(np.float64)
+    chunk = max(1, _CELL_BYTES // (8 * X.shape[0]))
+    out = np.empty((len(conjs), E.shape[1]), dtype=np.int64)
+    for s in range(0, len(conjs), chunk):
+        part = conjs[s : s + chunk]
+        M = evaluate(X, part).astype(np.float64)
+        out[s : s + len(part)] = np.rint(M.T @ Ef).astype(np.int64)
+    return out
+
+
+class DPTreeSelector:
+    """Exact depth- and size-budgeted tree selection over candidate conjunctions (Boix-Adsera 2024).
+
+    ``best(c, d, s)`` = the most samples of cell c a tree of depth <= d with <= s leaves can agree with:
+    ``max(leaf(c), max over splits (c, p) and s1 + s2 = s of best(c&p, d-1, s1) + best(c&!p, d-1, s2))``,
+    where split (c, p) exists when c&p and c&!p are both candidates. The root is always a candidate.
+    The returned tree is the one with the fewest leaves whose agreement is within ``tolerance`` of the
+    best achievable with ``max_depth`` and ``max_size`` leaves (default ``2**max_depth``). A split only
+    replaces a leaf when strictly better, and ties go to the earliest edge and smallest left size, so the
+    result is deterministic.
+
+    Vectorised: leaf values (one matmul), the max-plus over sizes (all edges at once) and the reduction
+    of edges into parents (sorted group reductions). Python loops remain over (a) candidates x their
+    positive literals to build the edge list via dict lookups, O(C * depth), and (b) depth x size
+    budgets, O(max_depth * max_size) vectorised steps.
+
+    Fitted: ``tree_``, ``agreement_`` (of ``tree_`` on the fit data), ``best_agreement_``,
+    ``agreement_by_size_`` (``float[max_size + 1]``, index = leaf budget, entry 0 unused = NaN),
+    ``n_candidates_``, ``n_splits_``.
+    """
+
+    def __init__(self, max_depth: int = 3, max_size: int | None = None, tolerance: float = 0.0) -> None:
+        self.max_depth = max_depth
+        self.max_size = max_size
+        self.tolerance = tolerance
+
+    def fit(self, X: np.ndarray, E: np.ndarray, candidates: Iterable[Conj]) -> DPTreeSelector:
+        X, E = _check_xe(X, E)
+        if self.max_depth < 0:
+            raise ValueError("max_depth must be >= 0")
+        n_leaves = self.max_size if self.max_size is not None else 2**self.max_depth
+        if n_leaves < 1:
+            raise ValueError("max_size must be >= 1")
+        n = X.shape[0]
+        cands = [c for c in candidate_set(candidates) if not c.pos & c.neg]
+        index = {c: i for i, c in enumerate(cands)}
+        counts = leaf_counts(X, E, cands)
+        leaf_val = counts.max(axis=1)
+        leaf_cls = counts.argmax(axis=1)
+
+        par, lc, rc, prd = self._edges(cands, index)
+        self.n_candidates_ = len(cands)
+        self.n_splits_ = len(par)
+
+        S = n_leaves
+        prev = np.full((len(cands), S + 1), _NEG, dtype=np.int64)
+        prev[:, 1:] = leaf_val[:, None]
+        # choice[d][c, s]: edge used at depth budget d (-1 = leaf); left[d][c, s]: leaves given to c&p.
+        choice = [np.full((len(cands), S + 1), -1, dtype=np.int64)]
+        left = [np.zeros((len(cands), S + 1), dtype=np.int64)]
+        starts = np.flatnonzero(np.r_[True, par[1:] != par[:-1]]) if len(par) else np.zeros(0, np.int64)
+        group_par = par[starts] if len(par) else par
+        group_of_edge = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(par)]))
+        for _ in range(1, self.max_depth + 1):
+            cur = np.full_like(prev, _NEG)
+            cur[:, 1:] = leaf_val[:, None]
+            ch = np.full_like(prev, -1)
+            lf = np.zeros_like(prev)
+            if len(par):
+                L, R = prev[lc], prev[rc]
+                edge_val = np.full((len(par), S + 1), _NEG, dtype=np.int64)
+                edge_left = np.zeros((len(par), S + 1), dtype=np.int64)
+                for s in range(2, S + 1):
+                    tot = L[:, 1:s] + R[:, s - 1 : 0 : -1]  # left gets s1 = 1..s-1, right s - s1
+                    am = tot.argmax(axis=1)
+                    edge_val[:, s] = tot[np.arange(len(par)), am]
+                    edge_left[:, s] = am + 1
+                gmax = np.maximum.reduceat(edge_val, starts, axis=0)
+                eidx = np.where(edge_val == gmax[group_of_edge], np.arange(len(par))[:, None], len(par))
+                gbest = np.minimum.reduceat(eidx, starts, axis=0)
+                better = gmax > cur[group_par]
+                rows, cols = np.nonzero(better)
+                pc = group_par[rows]
+                cur[pc, cols] = gmax[rows, cols]
+                ch[pc, cols] = gbest[rows, cols]
+                lf[pc, cols] = edge_left[gbest[rows, cols], cols]
+            choice.append(ch)
+            left.append(lf)
+            prev = cur
+
+        root = index[ROOT]
+        by_size = prev[root]
+        best = int(by_size[S])
+        slack = int(np.floor(self.tolerance * n + 1e-9))
+        s_star = int(np.flatnonzero(by_size[1:] >= best - slack)[0]) + 1
+
+        def build(c: int, d: int, s: int) -> Tree:
+            e = int(choice[d][c, s])
+            if e < 0:
+                return Leaf(int(leaf_cls[c]))
+            s1 = int(left[d][c, s])
+            return Split(int(prd[e]), build(int(lc[e]), d - 1, s1), build(int(rc[e]), d - 1, s - s1))
+
+        self.tree_ = simplify(build(root, self.max_depth, s_star))
+        self.best_agreement_ = best / n
+        self.agreement_by_size_ = np.r_[np.nan, by_size[1:] / n]
+        self.agreement_ = agreement(self.tree_, X, E)
+        return self
+
+    @staticmethod
+    def _edges(
+        cands: list[Conj], index: dict[Conj, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Split edges (parent, true child, false child, predicate), sorted by parent then predicate.
+
+        Every split is found from its true child: drop one positive literal to get the parent, flip it
+        to get the sibling, and keep the edge if both are candidates.
+        """
+        edges = []
+        for ci, c in enumerate(cands):
+            pos = c.pos
+            while pos:
+                low = pos & -pos
+                pos ^= low
+                pi = index.get(Conj(c.pos ^ low, c.neg))
+                fi = index.get(Conj(c.pos ^ low, c.neg | low))
+                if pi is not None and fi is not None:
+                    edges.append((pi, low.bit_length() - 1, ci, fi))
+        if not edges:
+            z = np.zeros(0, dtype=np.int64)
+            return z, z, z, z
+        arr = np.array(sorted(edges), dtype=np.int64)
+        return arr[:, 0], arr[:, 2], arr[:, 3], arr[:, 1]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return predict(self.tree_, X)
+
+
+def first_explaining_class(E: np.ndarray) -> np.ndarray:
+    """Smallest explaining class per sample (-1 where none does): CART needs one label per sample, and
+    the smallest index is the same tie-break the DP's leaf labels use."""
+    E = np.asarray(E, dtype=bool)
+    return np.where(E.any(axis=1), E.argmax(axis=1), -1)
+
+
+class CartTreeFitter:
+    """Greedy CART (scikit-learn ``DecisionTreeClassifier``) over a subset of predicates, pruned by
+    cost complexity, returned in the same :class:`Tree` format.
+
+    Multi-explained samples are labelled with their smallest explaining class; samples no class explains
+    are dropped from training (no label is right for them). When ``ccp_alpha`` is None, the pruning
+    strength is chosen on a held-out ``val_fraction`` of the samples (seeded by ``random_state``): the
+    largest alpha on the pruning path whose held-out agreement is maximal (simplest among the best);
+    the final tree is refitted on all samples with it.
+
+    Fitted: ``tree_``, ``agreement_`` (on the fit data), ``ccp_alpha_``, ``predicates_``.
+    """
+
+    def __init__(
+        self,
+        max_depth: int | None = 3,
+        ccp_alpha: float | None = None,
+        val_fraction: float = 0.25,
+        random_state: int | None = None,
+    ) -> None:
+        self.max_depth = max_depth
+        self.ccp_alpha = ccp_alpha
+        self.val_fraction = val_fraction
+        self.random_state = random_state
+
+    def _clf(self, alpha: float) -> DecisionTreeClassifier:
+        return DecisionTreeClassifier(
+            max_depth=self.max_depth, ccp_alpha=alpha, random_state=self.random_state
+        )
+
+    def fit(self, X: np.ndarray, E: np.ndarray, predicates: Sequence[int] | None = None) -> CartTreeFitter:
+        X, E = _check_xe(X, E)
+        preds = np.arange(X.shape[1]) if predicates is None else np.asarray(predicates, dtype=np.int64)
+        self.predicates_ = [int(p) for p in preds]
+        y = first_explaining_class(E)
+        keep = y >= 0
+        if not keep.any():
+            self.tree_: Tree = Leaf(0)
+            self.ccp_alpha_ = 0.0 if self.ccp_alpha is None else self.ccp_alpha
+            self.agreement_ = 0.0
+            return self
+        F, Ek, yk = X[keep][:, preds], E[keep], y[keep]
+        alpha = self.ccp_alpha if self.ccp_alpha is not None else self._choose_alpha(F, Ek, yk)
+        clf = self._clf(alpha).fit(F, yk)
+        self.ccp_alpha_ = float(alpha)
+        self.tree_ = simplify(_from_sklearn(clf, self.predicates_))
+        self.agreement_ = agreement(self.tree_, X, E)
+        return self
+
+    def _choose_alpha(self, F: np.ndarray, E: np.ndarray, y: np.ndarray) -> float:
+        n = len(y)
+        perm = np.random.default_rng(self.random_state).permutation(n)
+        n_val = int(round(self.val_fraction * n))
+        if n_val < 1 or n - n_val < 2:
+            return 0.0
+        va, tr = perm[:n_val], perm[n_val:]
+        path = self._clf(0.0).cost_complexity_pruning_path(F[tr], y[tr])
+        alphas = np.unique(np.maximum(path.ccp_alphas, 0.0))
+        best_alpha, best_agree = 0.0, -1.0
+        for a in alphas:  # ascending: ">=" keeps the largest alpha among equally good ones
+            clf = self._clf(float(a)).fit(F[tr], y[tr])
+            pred = clf.predict(F[va])
+            agree = float(np.mean(E[va][np.arange(n_val), pred]))
+            if agree >= best_agree - 1e-12:
+                best_alpha, best_agree = float(a), max(agree, best_agree)
+        return best_alpha
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return predict(self.tree_, X)
+
+
+def _from_sklearn(clf: DecisionTreeClassifier, predicates: Sequence[int]) -> Tree:
+    """Convert a fitted sklearn tree over 0/1 features: ``x <= 0.5`` (False) goes to the left child."""
+    t = clf.tree_
+    classes = clf.classes_
+
+    def go(i: int) -> Tree:
+        if t.children_left[i] == -1:
+            return Leaf(int(classes[int(np.argmax(t.value[i][0]))]))
+        return Split(predicates[int(t.feature[i])], go(int(t.children_right[i])), go(int(t.children_left[i])))
+
+    return go(0)

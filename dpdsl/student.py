@@ -1,0 +1,181 @@
+"""Stage "student": the DP skeleton with decision-tree transitions, saved as a self-describing directory.
+
+A student is the spec (text + hash) plus, per state field, the predicates its tree tests, the terms its
+leaves select, and the tree. It runs through the same skeleton as the reference executor
+(``dpdsl.execute.run_skeleton``), with each transition evaluated as vectorised torch: predicates ->
+``[N, P]`` bools, tree -> leaf class per node by gather, leaf class -> value by gather over terms.
+Artifacts are JSON only (no pickle); ``student.json`` is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dpdsl.api import load_spec_text
+from dpdsl.distill import tree as T
+from dpdsl.distill.features import FeatureSet, evaluate_features, typed_features
+from dpdsl.errors import CheckpointError, UserError
+from dpdsl.execute import RunResult, Transition, run_skeleton
+from dpdsl.graphs.core import Graph
+from dpdsl.ir import SpecIR
+
+FORMAT = "dpdsl-student/1"
+
+
+@dataclass(frozen=True)
+class FieldTree:
+    """One field's transition: ``tree`` over ``features.predicates`` selecting ``features.terms``."""
+
+    features: FeatureSet
+    tree: T.Tree
+
+    @property
+    def rules(self) -> str:
+        return T.to_rules(self.tree, self.features.predicate_names, self.features.term_names)
+
+    def transition(self, spec: SpecIR) -> Transition:
+        arrays = T.to_arrays(self.tree)
+        kind = spec.states[self.features.field].type
+
+        def run(**args: torch.Tensor) -> torch.Tensor:
+            X = evaluate_features(spec, self.features.predicates, args, torch.bool)
+            n = int(next(iter(args.values())).shape[0])
+            if X.shape[1] == 0:
+                X = torch.zeros(n, 1, dtype=torch.bool)
+            cls = T.predict_torch(arrays, X)
+            values = evaluate_features(spec, self.features.terms, args, kind.dtype())
+            return values.gather(1, cls.unsqueeze(1)).squeeze(1)
+
+        return run
+
+
+def prune_features(features: FeatureSet, tree: T.Tree) -> tuple[FeatureSet, T.Tree]:
+    """Keep only the predicates and terms the tree uses, renumbered in first-use order."""
+    preds: dict[int, int] = {}
+    terms: dict[int, int] = {}
+
+    def scan(t: T.Tree) -> None:
+        if isinstance(t, T.Leaf):
+            terms.setdefault(t.cls, len(terms))
+        else:
+            preds.setdefault(t.pred, len(preds))
+            scan(t.if_true)
+            scan(t.if_false)
+
+    def remap(t: T.Tree) -> T.Tree:
+        if isinstance(t, T.Leaf):
+            return T.Leaf(terms[t.cls])
+        return T.Split(preds[t.pred], remap(t.if_true), remap(t.if_false))
+
+    scan(tree)
+    fs = FeatureSet(features.field, tuple(features.predicates[i] for i in preds),
+                    tuple(features.terms[i] for i in terms))
+    return fs, remap(tree)
+
+
+class Student:
+    """A compiled student: ``run(graph)`` gives the same ``RunResult`` as the reference executor."""
+
+    def __init__(self, spec: SpecIR, fields: dict[str, FieldTree], meta: dict[str, Any] | None = None) -> None:
+        missing = set(spec.states) - set(fields)
+        if missing:
+            raise ValueError(f"student lacks trees for {sorted(missing)}")
+        self.spec = spec
+        self.fields = fields
+        self.meta = meta or {}
+        self._transitions = {name: ft.transition(spec) for name, ft in fields.items()}
+
+    def transitions(self) -> dict[str, Transition]:
+        return dict(self._transitions)
+
+    def run(self, graph: Graph, *, record: bool = False, max_rounds: int | None = None) -> RunResult:
+        return run_skeleton(self.spec, graph, self._transitions, record=record, max_rounds=max_rounds)
+
+    def rules(self) -> dict[str, str]:
+        return {name: ft.rules for name, ft in self.fields.items()}
+
+    def size(self) -> dict[str, int]:
+        """Leaves per field tree (the student's whole learned part)."""
+        return {name: T.size(ft.tree) for name, ft in self.fields.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        fields = {}
+        for name, ft in self.fields.items():
+            fields[name] = {
+                "args": list(self.spec.states[name].args),
+                "predicates": ft.features.predicate_names,
+                "terms": ft.features.term_names,
+                "tree": T.to_json(ft.tree),
+                "rules": ft.rules,
+                "leaves": T.size(ft.tree),
+                "depth": T.depth(ft.tree),
+            }
+        return {
+            "format": FORMAT,
+            "spec": {"name": self.spec.name, "sha256": self.spec.hash, "filename": Path(self.spec.filename).name,
+                     "source": self.spec.source},
+            "fields": fields,
+            **self.meta,
+        }
+
+
+def dumps_student(obj: dict[str, Any]) -> str:
+    """Canonical JSON text (sorted keys, fixed indent) so the same student is the same bytes."""
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def student_from_json(obj: Any, where: str = "student.json") -> Student:
+    """Rebuild a student from its JSON; every inconsistency is a one-line ``CheckpointError``."""
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{where}: not a dpdsl student (expected format {FORMAT!r})")
+    try:
+        spec_info = obj["spec"]
+        source = spec_info["source"]
+        spec = load_spec_text(source, spec_info.get("filename", "<student spec>"))
+        if spec.hash != spec_info["sha256"]:
+            raise CheckpointError(f"{where}: spec text does not match its recorded sha256")
+        fields = {}
+        for name, f in obj["fields"].items():
+            if name not in spec.states:
+                raise CheckpointError(f"{where}: tree for '{name}', which is not a state of {spec.name}")
+            fs = typed_features(spec, name, list(f["predicates"]), list(f["terms"]))
+            tree = T.from_json(f["tree"])
+            _check_tree(tree, len(fs.predicates), len(fs.terms), where, name)
+            fields[name] = FieldTree(fs, tree)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: malformed student ({type(err).__name__}: {err})") from None
+    except UserError as err:
+        raise CheckpointError(f"{where}: {err.one_line()}") from None
+    meta = {k: v for k, v in obj.items() if k not in ("format", "spec", "fields")}
+    return Student(spec, fields, meta)
+
+
+def _check_tree(t: T.Tree, n_pred: int, n_term: int, where: str, name: str) -> None:
+    if isinstance(t, T.Leaf):
+        if not 0 <= t.cls < n_term:
+            raise CheckpointError(f"{where}: tree of '{name}' selects term {t.cls} of {n_term}")
+        return
+    if not 0 <= t.pred < n_pred:
+        raise CheckpointError(f"{where}: tree of '{name}' tests predicate {t.pred} of {n_pred}")
+    _check_tree(t.if_true, n_pred, n_term, where, name)
+    _check_tree(t.if_false, n_pred, n_term, where, name)
+
+
+def load_student(path: str | Path) -> Student:
+    """Load a student directory (or its ``student.json``)."""
+    p = Path(path)
+    f = p / "student.json" if p.is_dir() else p
+    try:
+        text = f.read_text()
+    except OSError:
+        raise CheckpointError(f"{f}: cannot read a student here (expected DIR/student.json)") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{f}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    return student_from_json(obj, str(f))
