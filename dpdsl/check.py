@@ -120,10 +120,9 @@ class Checker:
                     raise self.err(f"{kind} for '{name}', which is {what}; {kind} defines a state field",
                                    d.name_pos)
         states: dict[str, StateIR] = {}
-        extra_preds = {d.name: [] for d in states_decl}
-        extra_terms = {d.name: [] for d in states_decl}
+        state_names = {d.name for d in states_decl}
         for d in groups.get("predicate", []) + groups.get("term", []):
-            if d.name not in extra_preds:
+            if d.name not in state_names:
                 raise self.err(f"{d.kind} for '{d.name}', which is not a state field", d.name_pos)
         for d in states_decl:
             if d.name not in inits:
@@ -386,7 +385,7 @@ class Checker:
             n = str(fn.min_args) if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
             raise self.err(f"{e.fn}() takes {n} arguments, got {len(e.args)}", e.pos)
         args = [self.expr(a, sc) for a in e.args]
-        for a, orig in zip(args, e.args):
+        for a, orig in zip(args, e.args, strict=True):
             if a.type.kind not in fn.accepts:
                 raise self.err(f"{e.fn}() does not accept {a.type.base()}", orig.pos)
         return replace(e, args=tuple(args), type=fn.result([a.type for a in args]))
@@ -473,7 +472,7 @@ class Checker:
                 raise self.err(problem, d.name_pos)
             seen.add(d.name)
             samples.append((d.name, d.site, args))
-        for name, inp in self.inputs.items():
+        for name in self.inputs:
             if name not in seen:
                 raise self.err(f"input '{name}' has no sample clause; add 'sample {name} ...'", gs[0].pos)
         return SampleIR(g.name, tuple(kwargs), (g.lo, g.hi), tuple(samples))

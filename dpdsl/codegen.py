@@ -255,8 +255,9 @@ def emit(spec: SpecIR) -> str:
         src += ["", _agg_class(spec, cls, a, text), ""]
 
     # the transition slot
-    src += ["", "# " + "=" * 96, "# THE TRANSITION SLOT: the unknown part of the DP. dpdsl compile fills it with a decision tree.",
-            "# " + "=" * 96, ""]
+    rule = "# " + "=" * 96
+    src += ["", rule, "# THE TRANSITION SLOT: the unknown part of the DP. dpdsl compile fills it with a decision tree.",
+            rule, ""]
     for k, st in spec.states.items():
         args = ", ".join(st.args)
         src += [
@@ -291,8 +292,8 @@ def emit(spec: SpecIR) -> str:
           for r in sorted({a[1].relation for a in aggs})],
         "        }[relation]",
         "",
-        "    def forward(self, edge_index, num_nodes, " + ", ".join(node_inputs + edge_inputs) + ("" if node_inputs + edge_inputs else "**_")
-        + "):",
+        "    def forward(self, edge_index, num_nodes, "
+        + (", ".join(node_inputs + edge_inputs) if node_inputs + edge_inputs else "**_") + "):",
         '        """Run the DP on one graph. Returns (outputs dict, rounds until the fixpoint or cap)."""',
         "        _N = num_nodes",
         "        id = torch.arange(_N, dtype=torch.float64)  # noqa: A001",
@@ -306,7 +307,7 @@ def emit(spec: SpecIR) -> str:
         cast = ".to(torch.bool)" if st.type.kind == BOOL else ".to(torch.float64)"
         src.append(f"        {k} = ({node_src(st.init)}){cast}")
     src.append("        _edges = {")
-    for _, a, _, attr in aggs:
+    for *_, attr in aggs:
         src.append(f"            {attr!r}: self.relation_edges(edge_index, {rel_of[attr]!r}),")
     src.append("        }")
     rounds = node_src(spec.rounds.expr)
@@ -339,7 +340,7 @@ def emit(spec: SpecIR) -> str:
     for name, v in spec.views.items():
         src.append(f"        {name} = {view_call(f'view_{name}', v.agg)}")
     out_src = _ExprSource(spec, "_N", env | {v: v for v in spec.views}, {})
-    for cls, a, _, attr in aggs:
+    for _, a, _, attr in aggs:
         if attr.startswith("out_"):
             out_src.aggs[id(a)] = view_call(attr, a)
     src.append("        outputs = {")

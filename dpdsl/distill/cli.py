@@ -9,6 +9,7 @@ from dpdsl.errors import UserError
 
 
 def compile_main(args) -> int:
+    from dpdsl.teachers.checkpoint import load_teacher
     from rich.console import Console
 
     from dpdsl.api import load_spec
@@ -16,7 +17,6 @@ def compile_main(args) -> int:
     from dpdsl.distill.report import render_text, write_student_dir
     from dpdsl.fsutil import refuse_existing, write_dir_atomic
     from dpdsl.student import dumps_student
-    from dpdsl.teachers.checkpoint import load_teacher
 
     spec = load_spec(args.spec)
     out = Path(args.output or f"out/{spec.name}")
@@ -37,7 +37,7 @@ def compile_main(args) -> int:
                               progress=lambda s: status.update(f"stage: {s}"))
     print(render_text(res.report, res.timings))
     if not res.faithful and not args.keep_unfaithful:
-        print(f"\ndpdsl: student is not faithful; nothing written (pass --keep-unfaithful to keep it)",
+        print("\ndpdsl: student is not faithful; nothing written (pass --keep-unfaithful to keep it)",
               file=sys.stderr)
         return 1
     text = dumps_student(res.student.to_json())

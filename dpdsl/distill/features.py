@@ -4,8 +4,9 @@ vocabulary of terms its leaves select.
 "Let the tree choose; let the DSL compute": internal nodes test predicates over the unknown's
 arguments (bool arguments; comparisons between numeric arguments; comparisons with the spec's own
 constants and params), and leaves *select* a term (a numeric argument, a constant of the spec, or a
-small term built with the spec's own operators) or emit a constant for bool fields. ``min``/``max`` of arguments are deliberately not terms: they are
-selections, which the tree expresses with a split the LRH test can see. Features are
+small term built with the spec's own operators) or emit a constant for bool fields. ``min``/``max``
+of arguments are deliberately not terms: they are selections, which the tree expresses with a split
+the LRH test can see. Features are
 written as spec text and typed by the checker (as ``predicate``/``term`` declarations appended to the
 spec), so the student, the distiller and the report all evaluate and print them the same way. The
 ``reference`` transitions are never read here.

@@ -25,7 +25,8 @@ from dpdsl.distill.conjunctions import LRHSearch
 from dpdsl.distill.dataset import FieldData, TeacherRun, run_teacher, transition_dataset, values_close
 from dpdsl.distill.features import FeatureSet, candidate_features
 from dpdsl.distill.probes import probe_scores
-from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector, agreement
+from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector
+from dpdsl.evaluate import score_outputs
 from dpdsl.execute import run_reference
 from dpdsl.graphs.core import batch_graphs
 from dpdsl.ir import SpecIR
@@ -119,7 +120,7 @@ def lrh_map(spec: SpecIR, run: TeacherRun, data: dict[str, FieldData], cfg: Comp
     rows = []
     for k in steps:
         row = []
-        for fname, d in data.items():
+        for d in data.values():
             idx = np.flatnonzero(d.rounds == k)
             if len(idx) < 8 or d.X.shape[1] == 0:
                 row += [float("nan")] * d.X.shape[1]
@@ -182,25 +183,6 @@ def _best_leaf(d: FieldData) -> T.Tree:
 # --- stage: verify ----------------------------------------------------------------------------------
 
 
-def _outputs_agree(spec: SpecIR, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], exact: bool
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Per-node agreement over all outputs, and the per-output rate."""
-    per = {}
-    all_ok = None
-    for name in spec.outputs:
-        x, y = a[name], b[name]
-        if exact:
-            ok = (x == y) | (torch.isnan(x) & torch.isnan(y)) if x.is_floating_point() else x == y
-            if x.is_floating_point():
-                ok = ok | (torch.isfinite(x) & torch.isfinite(y) & torch.isclose(x, y, rtol=1e-9, atol=1e-12))
-        else:
-            ok = values_close(x, y)
-        per[name] = _r(ok.double().mean().item())
-        all_ok = ok if all_ok is None else all_ok & ok
-    assert all_ok is not None
-    return all_ok, per
-
-
 def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig) -> dict[str, Any]:
     """Fidelity to the teacher at the training size; exactness vs the reference at 1x/4x/16x."""
     lo, hi = spec.sample.nodes if spec.sample else (4, 16)
@@ -209,9 +191,9 @@ def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig)
     with torch.no_grad():
         tout = teacher.run(hb)
     sres = student.run(hb)
-    ok, per = _outputs_agree(spec, sres.outputs, tout.outputs, exact=False)
+    fid = score_outputs(spec, sres.outputs, tout.outputs, hb, match=values_close)
     out: dict[str, Any] = {"fidelity": {"nodes": f"{lo}..{hi}", "graphs": len(held),
-                                        "node_agreement": _r(ok.double().mean().item()), "per_output": per}}
+                                        "node_agreement": fid["node_exact"], "per_output": fid["per_output"]}}
     has_ref = all(st.reference is not None for st in spec.states.values())
     if has_ref:
         rows = []
@@ -220,12 +202,10 @@ def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig)
             b = batch_graphs(gs)
             ref = run_reference(spec, b)
             st = student.run(b)
-            ok, per = _outputs_agree(spec, st.outputs, ref.outputs, exact=True)
-            graph_ok = torch.zeros(b.num_graphs, dtype=torch.long).index_add_(
-                0, b.node_batch(), (~ok).long()) == 0
+            s = score_outputs(spec, st.outputs, ref.outputs, b)
             rows.append({"scale": scale, "nodes": f"{lo * scale}..{hi * scale}", "graphs": count,
-                         "node_exact": _r(ok.double().mean().item()),
-                         "graph_exact": _r(graph_ok.double().mean().item()), "per_output": per})
+                         "node_exact": s["node_exact"], "graph_exact": s["graph_exact"],
+                         "per_output": s["per_output"]})
         out["reference"] = rows
     return out
 

@@ -250,7 +250,10 @@ def _plugin_transformer(rules: dict) -> type[ToAST]:
     """``ToAST`` plus a plugin's rules, each ``fn(meta, children)`` like the methods above."""
     if not rules:
         return ToAST
-    ns = {k: (lambda f: lambda self, meta, children: f(meta, children))(f) for k, f in rules.items()}
+    def method(fn):
+        return lambda self, meta, children: fn(meta, children)
+
+    ns = {k: method(f) for k, f in rules.items()}
     return v_args(meta=True)(type("PluginAST", (ToAST,), ns))
 
 
