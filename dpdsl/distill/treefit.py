@@ -229,10 +229,10 @@ class CartTreeFitter:
         self.predicates_ = [int(p) for p in preds]
         y = first_explaining_class(E)
         keep = y >= 0
-        if not keep.any():
-            self.tree_: Tree = Leaf(0)
-            self.ccp_alpha_ = 0.0 if self.ccp_alpha is None else self.ccp_alpha
-            self.agreement_ = 0.0
+        if not keep.any() or len(preds) == 0:  # nothing to split on: the best single leaf
+            self.tree_: Tree = Leaf(int(np.argmax(E.sum(axis=0))))
+            self.ccp_alpha_ = 0.0 if self.ccp_alpha is None else float(self.ccp_alpha)
+            self.agreement_ = agreement(self.tree_, X, E)
             return self
         F, Ek, yk = X[keep][:, preds], E[keep], y[keep]
         alpha = self.ccp_alpha if self.ccp_alpha is not None else self._choose_alpha(F, Ek, yk)
