@@ -5,7 +5,7 @@ relations and sample clauses. Every error is one ``DslError`` pointing at the of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from dpdsl.errors import DslError
 from dpdsl.frontend import ast as A
@@ -14,6 +14,7 @@ from dpdsl.registry import AGGREGATORS, BUILTINS, FUNCTIONS, GRAPH_KINDS, RELATI
 from dpdsl.types import BOOL, ENUM, INT, NODE, REAL, T_BOOL, T_INT, T_REAL, Type
 
 SCALAR_KINDS = (BOOL, INT, REAL)
+MAX_SAMPLE_NODES = 2**31 - 1  # node ids stay exact in int32 / float64 and numpy's int64 draws
 
 
 @dataclass
@@ -93,6 +94,8 @@ class Checker:
             if val is None:
                 raise self.err("a param value must be a constant", d.expr.pos)
             self._assignable(e.type, d.type, d.expr.pos, f"param {d.name}")
+            if math.isnan(val):
+                raise self.err(f"param {d.name} is not a number (nan)", d.expr.pos)
             if d.type.kind != BOOL and not d.type.admits(val):
                 raise self.err(f"param {d.name} = {val:g} violates its range {d.type.describe_range()}",
                                d.expr.pos)
@@ -133,6 +136,10 @@ class Checker:
             init = self.expr(inits[d.name].expr, _Scope(f"the init of {d.name}",
                                                           frozenset({"input", "param", "builtin", "label"})))
             self._assignable(init.type, d.type, inits[d.name].expr.pos, f"state {d.name}")
+            ival = _const_value(init, self.params)
+            if ival is not None and d.type.kind in (INT, REAL) and not d.type.admits(ival):
+                raise self.err(f"init {d.name} = {ival:g} is outside the range of state {d.name} "
+                               f"({d.type.describe_range() or 'a number'})", inits[d.name].expr.pos)
             t = trans[d.name]
             args: list[str] = []
             for a, apos in t.args:
@@ -181,8 +188,12 @@ class Checker:
         if rexpr.type.kind not in (INT,):
             raise self.err(f"rounds must be an int expression over n{', height' if self.kind == 'tree' else ''}"
                            f" and params, got {rexpr.type}", r.expr.pos)
-        cval = _const_value(rexpr)
-        if cval is not None and (cval < 0 or math.isinf(cval)):
+        for leaf in _subexprs(rexpr):  # a non-finite cap would silently run 0 rounds
+            lval = _const_value(leaf, self.params) if isinstance(leaf, (A.Num, A.Name)) else None
+            if lval is not None and not math.isfinite(lval):
+                raise self.err(f"rounds must be finite, but this is {lval:g}", leaf.pos)
+        cval = _const_value(rexpr, self.params)
+        if cval is not None and not 0 <= cval < math.inf:
             raise self.err(f"rounds must be a finite number >= 0, got {cval:g}", r.expr.pos)
 
         # outputs
@@ -455,8 +466,9 @@ class Checker:
             if problem:
                 raise self.err(problem, pos)
             kwargs.append((kw, val))
-        if g.lo < 1 or g.lo > g.hi:
-            raise self.err(f"bad node range {g.lo}..{g.hi}; need 1 <= lo <= hi", g.name_pos)
+        if g.lo < 1 or g.lo > g.hi or g.hi > MAX_SAMPLE_NODES:
+            raise self.err(f"bad node range {g.lo}..{g.hi}; need 1 <= lo <= hi <= {MAX_SAMPLE_NODES}",
+                           g.name_pos)
         samples = []
         seen: set[str] = set()
         for d in ins:
@@ -467,7 +479,10 @@ class Checker:
             for kw, _, p in d.call_args:
                 if kw is not None:
                     raise self.err("sampler arguments are positional, e.g. uniform(0, 1)", p)
-            problem = S.check_sampler(d.site, args, inp.type, inp.site)
+            ty = inp.type  # an enum value is a label index: check the sampler against 0..len-1
+            if ty.kind == ENUM:
+                ty = Type(INT, 0.0, float(len(ty.labels) - 1))
+            problem = S.check_sampler(d.site, args, ty, inp.site)
             if problem:
                 raise self.err(problem, d.name_pos)
             seen.add(d.name)
@@ -478,21 +493,34 @@ class Checker:
         return SampleIR(g.name, tuple(kwargs), (g.lo, g.hi), tuple(samples))
 
 
-def _const_value(e: A.Expr) -> float | None:
-    """Fold an expression made only of literals and arithmetic (for params and rounds checks)."""
+def _const_value(e: A.Expr, params: dict[str, ParamIR] | None = None) -> float | None:
+    """Fold an expression made only of literals, arithmetic and (if given) params, for static checks."""
     if isinstance(e, A.Num):
         return e.value
+    if isinstance(e, A.Name) and e.kind == "param" and params and e.name in params:
+        return params[e.name].value
     if isinstance(e, A.Bool):
         return float(e.value)
     if isinstance(e, A.Unary) and e.op == "-":
-        v = _const_value(e.x)
+        v = _const_value(e.x, params)
         return None if v is None else -v
     if isinstance(e, A.Binary) and e.op in "+-*":
-        a, b = _const_value(e.a), _const_value(e.b)
+        a, b = _const_value(e.a, params), _const_value(e.b, params)
         if a is None or b is None:
             return None
         return {"+": a + b, "-": a - b, "*": a * b}[e.op]
     return None
+
+
+def _subexprs(e: A.Expr) -> list[A.Expr]:
+    """``e`` and every expression below it."""
+    out = [e]
+    for f in fields(e):
+        v = getattr(e, f.name)
+        for x in v if isinstance(v, tuple) else (v,):
+            if isinstance(x, A.Expr):
+                out.extend(_subexprs(x))
+    return out
 
 
 def check(spec: A.SpecAST) -> SpecIR:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from dpdsl.errors import UserError
 from dpdsl.frontend import ast as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
@@ -66,7 +67,7 @@ def evaluate(e: A.Expr, ctx: Context, edges: tuple[torch.Tensor, torch.Tensor] |
         if e.kind == "param":
             return _const(ctx.spec.params[e.name].value, size)
         if e.kind == "builtin":
-            return ctx.builtins[e.name] if edges is None else ctx.builtins[e.name][edges[1]]
+            return ctx.builtins[e.name] if edges is None else ctx.builtins[e.name].index_select(0, edges[1])
         if e.kind == "label":
             return _const(float(e.type.labels.index(e.name)), size)
         raise AssertionError(f"unresolved name {e.name}")
@@ -76,7 +77,8 @@ def evaluate(e: A.Expr, ctx: Context, edges: tuple[torch.Tensor, torch.Tensor] |
         if e.site == "edge":
             return ctx.graph.edge[e.name]
         src = ctx.state[e.name] if e.kind == "state" else ctx.graph.node[e.name]
-        return src[nbr] if e.site == "nbr" else src[me]
+        # index_select, not src[nbr]: same values, ~4x faster gather on CPU (benchmarks/reference.py)
+        return src.index_select(0, nbr if e.site == "nbr" else me)
     if isinstance(e, A.Unary):
         x = evaluate(e.x, ctx, edges)
         return ~x if e.op == "not" else -x
@@ -172,7 +174,8 @@ def reference_transitions(spec: SpecIR) -> dict[str, Transition]:
     out: dict[str, Transition] = {}
     for name, st in spec.states.items():
         if st.reference is None:
-            raise ValueError(f"state '{name}' has no reference transition")
+            raise UserError(f"{spec.filename}: state '{name}' has no reference transition; add "
+                            f"'reference {name} = ...' to run the reference executor")
         out[name] = _expr_transition(spec, st.reference)
     return out
 
@@ -234,36 +237,44 @@ def run_skeleton(
     if max_rounds is not None:
         cap_nodes = cap_nodes.clamp(max=max_rounds)
     total = int(cap_nodes.max().item()) if n else 0
+    all_active_until = int(cap_nodes.min().item()) if n else 0  # below this round no node is capped
     batch = g.node_batch()
     rounds = torch.zeros(g.num_graphs, dtype=torch.long)
     traj = [dict(ctx.state)] if record else []
     vtraj: list[dict[str, torch.Tensor]] = []
+    views_current = False  # whether ctx.views were computed from the final state
     for t in range(1, total + 1):
         ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
         if record:
             vtraj.append(dict(ctx.views))
-        active = cap_nodes >= t
+        active = cap_nodes >= t if t > all_active_until else None
         new = {}
         changed = torch.zeros(n, dtype=torch.bool)
         for name, st in spec.states.items():
             val = _cast(transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
-            val = torch.where(active, val, ctx.state[name])
+            if active is not None:
+                val = torch.where(active, val, ctx.state[name])
             changed |= _differs(val, ctx.state[name])
             new[name] = val
         ctx.state = new
         if record:
             traj.append(dict(new))
-        if changed.any():
+        if not changed.any():
+            if spec.rounds.fixpoint:
+                views_current = True  # the state did not change, so this round's views are final
+                break
+        elif g.num_graphs == 1:  # a single graph needs no per-graph bookkeeping (nonzero + index_put)
+            rounds.fill_(t)
+        else:
             graphs_changed = torch.zeros(g.num_graphs, dtype=torch.bool).index_put_(
                 (batch[changed],), torch.tensor(True)
             )
             rounds = torch.where(graphs_changed, torch.full_like(rounds, t), rounds)
-        elif spec.rounds.fixpoint:
-            break
     if not spec.rounds.fixpoint:
         caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap_nodes, "amax")
         rounds = caps.long()
-    ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
+    if not views_current:
+        ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
     outputs = {name: _cast(evaluate(o.expr, ctx), o.type.kind, n) for name, o in spec.outputs.items()}
     return RunResult(outputs, rounds, traj, dict(ctx.state), graph, vtraj)
 
