@@ -87,7 +87,7 @@ def _arg_extreme(
     fill = math.inf if reduce == "amin" else -math.inf
     best = torch.full((num_nodes,), fill, dtype=torch.float64)
     best = best.scatter_reduce(0, me, values, reduce=reduce, include_self=True)
-    hit = values == best[me]
+    hit = values == best.index_select(0, me)
     big = float(num_nodes + 1)
     cand = torch.where(hit, nbr.to(torch.float64), torch.as_tensor(big, dtype=torch.float64))
     arg = torch.full((num_nodes,), big, dtype=torch.float64)

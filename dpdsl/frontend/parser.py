@@ -14,6 +14,9 @@ from dpdsl.types import Type
 
 GRAMMAR_DIR = Path(__file__).resolve().parents[2] / "grammars"
 BASE_GRAMMAR = GRAMMAR_DIR / "dp.lark"
+# lark renames the base rules and terminals a user grammar does not ``%import`` by name to ``dp__name``;
+# the parser strips this prefix so ``ToAST`` (and error messages) see the base names either way.
+BASE_NS = BASE_GRAMMAR.stem + "__"
 
 _READABLE = {
     "NAME": "a name",
@@ -44,6 +47,7 @@ _READABLE = {
 
 
 def _readable(term: str) -> str:
+    term = term.removeprefix(BASE_NS)
     if term in _READABLE:
         return _READABLE[term]
     if term.startswith("__ANON") or term.isupper():
@@ -246,6 +250,17 @@ class ToAST(Transformer):
         )
 
 
+def _strip_namespace(tree: Tree) -> Tree:
+    """Rename ``dp__rule`` / ``dp__TERM`` (base names imported indirectly by a user grammar) back."""
+    for sub in tree.iter_subtrees():
+        if sub.data.startswith(BASE_NS):
+            sub.data = sub.data[len(BASE_NS):]
+        for c in sub.children:
+            if isinstance(c, Token) and c.type.startswith(BASE_NS):
+                c.type = c.type[len(BASE_NS):]
+    return tree
+
+
 def _plugin_transformer(rules: dict) -> type[ToAST]:
     """``ToAST`` plus a plugin's rules, each ``fn(meta, children)`` like the methods above."""
     if not rules:
@@ -321,6 +336,8 @@ def parse(text: str, filename: str = "<spec>", grammar: str | Path | None = None
         tree = parser.parse(text)
     except UnexpectedInput as err:
         raise _unexpected(err, text, filename) from None
+    if grammar is not None:
+        tree = _strip_namespace(tree)
     try:
         items = transformer().transform(tree).children
     except VisitError as err:
