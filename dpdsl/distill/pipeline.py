@@ -98,8 +98,10 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _r(x: float, nd: int = 4) -> float:
-    """Round for the deterministic report (and map NaN to None-free JSON)."""
+def _r(x: float, nd: int = 4) -> float | None:
+    """Round for the deterministic report; NaN (nothing to probe) becomes null, inf a large number."""
+    if np.isnan(x):
+        return None
     return float(round(float(x), nd)) if np.isfinite(x) else 1e9
 
 
@@ -130,7 +132,9 @@ def lrh_map(spec: SpecIR, run: TeacherRun, data: dict[str, FieldData], cfg: Comp
             va, tr = np.sort(perm[:nv]), np.sort(perm[nv:])
             sc = probe_scores(d.Phi[tr], d.X[tr].astype(np.float64), d.Phi[va], d.X[va].astype(np.float64),
                               cfg.alpha)
-            row += [float(s) for s in sc]
+            # a predicate constant at this round (e.g. nothing left to improve) has nothing to probe
+            const = d.X[idx].all(axis=0) | ~d.X[idx].any(axis=0)
+            row += [float("nan") if c else float(s) for s, c in zip(sc, const, strict=True)]
         rows.append(row)
     return {"steps": steps, "features": names, "scores": [[_r(x) for x in r] for r in rows]}
 

@@ -58,20 +58,23 @@ def write_lrh_png(lmap: dict[str, Any], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scores = np.asarray(lmap["scores"], dtype=float) if lmap["scores"] else np.zeros((0, 0))
+    raw = [[np.nan if x is None else x for x in row] for row in lmap["scores"]]
+    scores = np.asarray(raw, dtype=float) if raw else np.zeros((0, 0))
     if scores.size == 0:
         scores = np.full((1, max(1, len(lmap["features"]))), np.nan)
     scores = np.clip(scores, 0.0, 1.0)
     h = 1.5 + 0.3 * scores.shape[0]
     w = 3 + 0.45 * scores.shape[1]
     fig, ax = plt.subplots(figsize=(min(w, 18), min(h, 12)))
-    im = ax.imshow(scores, aspect="auto", cmap="viridis_r", vmin=0, vmax=1)
+    cmap = matplotlib.colormaps["viridis_r"].copy()
+    cmap.set_bad("lightgray")  # predicate constant at that step: nothing to probe
+    im = ax.imshow(np.ma.masked_invalid(scores), aspect="auto", cmap=cmap, vmin=0, vmax=1)
     ax.set_xticks(range(len(lmap["features"])))
     ax.set_xticklabels(lmap["features"], rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(lmap["steps"])))
     ax.set_yticklabels([str(s) for s in lmap["steps"]], fontsize=8)
     ax.set_ylabel("teacher step (= DP round)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title + "  (gray: constant at that step)", fontsize=10)
     fig.colorbar(im, ax=ax, label="held-out 1 - R² (0 = linearly represented)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
