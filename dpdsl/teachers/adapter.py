@@ -1,0 +1,191 @@
+"""Bring your own teacher: wrap any torch model into the ``Teacher`` contract.
+
+You provide
+
+* ``model`` — the class, as an import path: ``"package.module:Class"`` or ``"path/to/file.py:Class"``;
+* ``init_kwargs`` — keyword arguments for its constructor;
+* ``weights`` — a safetensors file with its ``state_dict`` (pickled ``.pt`` files are refused: export
+  with ``safetensors.torch.save_file(model.state_dict(), path)``);
+* ``embedding_modules`` — names (as in ``model.named_modules()``) of the modules whose forward outputs
+  are the per-step node embeddings. Forward hooks record every call, in call order across all named
+  modules: name the encoder and the (shared) processor of a recurrent model and you get step 0 from
+  the encoder and one step per processor application. A hooked module must return a ``[num_nodes,
+  width]`` tensor (or a tuple whose first item is one).
+
+The model is called as ``model(graph)`` with a ``dpdsl.graphs.Graph`` (possibly a batch: a disjoint
+union with ``graph.batch``), or through ``call`` (an import path of ``fn(model, graph)``) when its
+forward wants something else, e.g. PyG tensors. It returns a dict ``{output name: per-node tensor}``
+(bool outputs as bools or probabilities, numbers as floats, node outputs as graph-local ids) or a
+tuple ``(outputs, states)`` with per-step decoded states. A JSON file with the same keys
+(``load_user_teacher_config``) is the CLI-friendly form. Importing the model runs its module's code:
+only point dpdsl at code you trust — dpdsl checkpoints never name code to import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+
+from dpdsl.errors import CheckpointError, UserError
+from dpdsl.graphs.core import Graph
+from dpdsl.ir import SpecIR
+from dpdsl.teachers.contract import TeacherOutput
+from dpdsl.types import BOOL
+
+
+def import_object(ref: str, base: Path | None = None) -> Any:
+    """Resolve ``"pkg.mod:Name"`` or ``"file.py:Name"`` (relative files against ``base``)."""
+    if ":" not in ref:
+        raise UserError(f"import path '{ref}' must look like 'package.module:Name' or 'file.py:Name'")
+    mod_ref, _, attr = ref.rpartition(":")
+    try:
+        if mod_ref.endswith(".py"):
+            path = Path(mod_ref)
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            if not path.is_file():
+                raise UserError(f"model file {path} does not exist")
+            name = f"dpdsl_user_{abs(hash(str(path.resolve())))}"
+            if name not in sys.modules:
+                spec = importlib.util.spec_from_file_location(name, path)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+            module = sys.modules[name]
+        else:
+            module = importlib.import_module(mod_ref)
+    except ImportError as err:
+        raise UserError(f"cannot import '{mod_ref}': {err}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise UserError(f"'{mod_ref}' has no attribute '{attr}'") from None
+
+
+def load_safetensors_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a plain safetensors file; anything else (a pickle, a truncated file) is refused."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"cannot read weights {p}: {err.strerror}") from None
+    if len(data) < 9 or data[8:9] != b"{":
+        raise CheckpointError(f"{p} is not a safetensors file; export weights with safetensors.torch.save_file "
+                              "(pickled .pt files are never loaded)")
+    try:
+        return st_load(data)
+    except Exception as err:  # noqa: BLE001 - safetensors raises several types; all mean "bad file"
+        raise CheckpointError(f"{p} is not a valid safetensors file ({str(err).splitlines()[0]})") from None
+
+
+class UserTeacher:
+    """A user's ``nn.Module`` seen through the teacher contract (hooks give the embeddings)."""
+
+    def __init__(self, spec: SpecIR, model: torch.nn.Module, embedding_modules: Sequence[str], *,
+                 call: Callable[[torch.nn.Module, Graph], Any] | None = None, arch: str = "user",
+                 width: int | None = None) -> None:
+        if not embedding_modules:
+            raise UserError("name at least one module whose outputs are the per-step embeddings")
+        names = dict(model.named_modules())
+        missing = [m for m in embedding_modules if m not in names]
+        if missing:
+            known = ", ".join(n for n in names if n) or "none"
+            raise UserError(f"model has no module(s) {', '.join(missing)} (modules: {known})")
+        self.spec = spec
+        self.spec_name = spec.name
+        self.spec_hash = spec.hash
+        self.arch = arch
+        self.model = model.eval()
+        self.embedding_modules = list(embedding_modules)
+        self.call = call
+        self.width = width if width is not None else self._probe_width()
+
+    def _probe_width(self) -> int:
+        from dpdsl.sampling import sample_graphs
+
+        if self.spec.sample is None:
+            raise UserError("pass width= for a spec without a sample section")
+        return int(self.run(sample_graphs(self.spec, 1, 0)[0]).embeddings[0].shape[1])
+
+    @torch.no_grad()
+    def run(self, graph: Graph) -> TeacherOutput:
+        captured: list[torch.Tensor] = []
+
+        def hook(_m: torch.nn.Module, _inp: Any, out: Any) -> None:
+            t = out[0] if isinstance(out, (tuple, list)) else out
+            captured.append(t.detach().to(torch.float32))
+
+        handles = [self.model.get_submodule(m).register_forward_hook(hook) for m in self.embedding_modules]
+        try:
+            result = self.call(self.model, graph) if self.call is not None else self.model(graph)
+        finally:
+            for h in handles:
+                h.remove()
+        states = None
+        if isinstance(result, tuple):
+            result, states = result
+        if not isinstance(result, dict):
+            raise UserError(f"the model returned {type(result).__name__}; expected a dict of outputs")
+        outputs = {}
+        for name, o in self.spec.outputs.items():
+            if name not in result:
+                raise UserError(f"the model returned no output '{name}' (got: {', '.join(result)})")
+            v = torch.as_tensor(result[name]).detach().reshape(-1)
+            if o.type.kind == BOOL:
+                outputs[name] = v if v.dtype == torch.bool else v.to(torch.float64) > 0.5
+            else:
+                outputs[name] = v.to(torch.float64)
+        out = TeacherOutput(outputs, captured, states)
+        try:
+            out.check(graph.num_nodes)
+        except ValueError as err:
+            raise UserError(f"user teacher breaks the contract: {err}") from None
+        return out
+
+
+def load_user_teacher(spec: SpecIR, model: str, weights: str | Path | None, *,
+                      embedding_modules: Sequence[str], init_kwargs: dict | None = None,
+                      call: str | None = None, base: str | Path | None = None, strict: bool = True) -> UserTeacher:
+    """Instantiate ``model(**init_kwargs)``, load safetensors ``weights`` and wrap it (see module doc)."""
+    b = Path(base) if base is not None else None
+    cls = import_object(model, b)
+    try:
+        net = cls(**(init_kwargs or {}))
+    except TypeError as err:
+        raise UserError(f"cannot build {model} with {init_kwargs or {}}: {err}") from None
+    if weights is not None:
+        wp = Path(weights)
+        if not wp.is_absolute() and b is not None:
+            wp = b / wp
+        try:
+            net.load_state_dict(load_safetensors_weights(wp), strict=strict)
+        except RuntimeError as err:
+            raise CheckpointError(f"{wp}: weights do not fit {model} ({str(err).splitlines()[0]})") from None
+    fn = import_object(call, b) if call else None
+    return UserTeacher(spec, net, embedding_modules, call=fn, arch=f"user:{model.rpartition(':')[2]}")
+
+
+def load_user_teacher_config(path: str | Path, spec: SpecIR) -> UserTeacher:
+    """Read ``{"model", "weights", "embedding_modules", "init_kwargs"?, "call"?}`` from a JSON file;
+    relative paths are relative to that file."""
+    p = Path(path)
+    try:
+        cfg = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read user-teacher config {p}: {err}") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"{p}: expected a JSON object")
+    for key in ("model", "embedding_modules"):
+        if key not in cfg:
+            raise UserError(f"{p}: missing key '{key}'")
+    return load_user_teacher(spec, cfg["model"], cfg.get("weights"), embedding_modules=cfg["embedding_modules"],
+                             init_kwargs=cfg.get("init_kwargs"), call=cfg.get("call"), base=p.parent)

@@ -1,0 +1,294 @@
+"""Shared plumbing of the zoo teachers: value features, graph preparation, decoding and scoring.
+
+Both zoo architectures see a graph the same way (node inputs, edge inputs and the known init state,
+encoded as float32 features with explicit ±inf flags) so their embeddings are comparable in the
+distiller's LRH report. Everything that is *known* about the DP (init, round cap, output expressions)
+is computed with the reference executor's own machinery, never re-implemented here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from dpdsl.execute import Context, aggregate, evaluate, make_context
+from dpdsl.frontend import ast as A
+from dpdsl.graphs.core import Graph
+from dpdsl.ir import SpecIR
+from dpdsl.registry import RELATIONS
+from dpdsl.types import BOOL, ENUM, NODE, Type
+
+#: Tolerance of every accuracy figure for real values: |pred - true| <= REL_TOL * max(1, |true|);
+#: non-finite values must match exactly (same infinity); int, node, enum and bool values exactly.
+REL_TOL = 1e-2
+TOLERANCE_DOC = "real: |err| <= 1e-2 * max(1, |y|), ±inf must match exactly; bool/int/node/enum: exact"
+
+NUM_FEATS = 4  # value/scale, +inf flag, -inf flag, symlog(value)
+NUM_CLASSES = 3  # finite, +inf, -inf
+
+
+def field_kind(t: Type) -> str:
+    """Teacher-side kind of a value: ``bool``, ``enum``, ``int`` (also node ids) or ``real``."""
+    if t.kind == BOOL:
+        return "bool"
+    if t.kind == ENUM:
+        return "enum"
+    if t.kind == NODE:
+        return "int"
+    return t.kind
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one value (state field or input) is encoded as features and decoded from a head.
+
+    ``scale`` divides finite values so features stay O(1) on the training distribution (it is stored
+    in the checkpoint; values far outside it are the teacher's honest extrapolation problem).
+    """
+
+    name: str
+    kind: str
+    scale: float = 1.0
+    labels: int = 0
+    lo: float | None = None
+    hi: float | None = None
+    inf_value: float = 0.0  # value column of ±inf (scaled units); a sentinel beyond the data range
+
+    @property
+    def width(self) -> int:
+        if self.kind == "bool":
+            return 1
+        if self.kind == "enum":
+            return self.labels
+        return NUM_FEATS
+
+    @property
+    def head_width(self) -> int:
+        """Outputs of a decoding head: a logit, enum logits, or 3 class logits + 1 value."""
+        if self.kind == "bool":
+            return 1
+        if self.kind == "enum":
+            return self.labels
+        return NUM_CLASSES + 1
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "scale": self.scale, "labels": self.labels,
+                "lo": self.lo, "hi": self.hi, "inf_value": self.inf_value}
+
+    @staticmethod
+    def from_json(d: dict) -> FieldSpec:
+        return FieldSpec(str(d["name"]), str(d["kind"]), float(d["scale"]), int(d["labels"]),
+                         None if d["lo"] is None else float(d["lo"]),
+                         None if d["hi"] is None else float(d["hi"]), float(d.get("inf_value", 0.0)))
+
+
+def make_field(name: str, t: Type, values: list[torch.Tensor], inf_value: float = 0.0) -> FieldSpec:
+    """A field spec whose scale is the largest finite magnitude seen in training data (at least 1).
+
+    ``inf_value`` encodes ±inf in the value column as ±inf_value (scaled units, i.e. that many times
+    the largest training value): then ``dist[u] + w`` of an unreached neighbour is naturally larger
+    than every finite candidate and loses a min without the network having to learn a gate."""
+    kind = field_kind(t)
+    scale = 1.0
+    if kind in ("int", "real") and values:
+        v = torch.cat([x.reshape(-1).to(torch.float64) for x in values])
+        v = v[torch.isfinite(v)]
+        if v.numel():
+            scale = max(1.0, float(v.abs().max()))
+    return FieldSpec(name, kind, scale, len(t.labels), t.lo, t.hi, inf_value if kind in ("int", "real") else 0.0)
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def encode_value(x: torch.Tensor, f: FieldSpec) -> torch.Tensor:
+    """Features of one value per node/edge: float32 ``[n, f.width]``; infinities become flags."""
+    if f.kind == "bool":
+        return x.to(torch.float32).reshape(-1, 1)
+    if f.kind == "enum":
+        return torch.nn.functional.one_hot(x.long().clamp(0, f.labels - 1), f.labels).to(torch.float32)
+    x = x.to(torch.float64)
+    fin = torch.isfinite(x)
+    safe = torch.where(fin, x, torch.zeros_like(x))
+    pos, neg = (x == math.inf).double(), (x == -math.inf).double()
+    cols = [safe / f.scale + f.inf_value * (pos - neg), pos, neg, symlog(safe)]
+    return torch.stack(cols, 1).to(torch.float32)
+
+
+def encode_values(values: dict[str, torch.Tensor], fields: list[FieldSpec], n: int) -> torch.Tensor:
+    """Concatenated features of several fields (``[n, 0]`` when there are none)."""
+    if not fields:
+        return torch.zeros(n, 0)
+    return torch.cat([encode_value(values[f.name], f) for f in fields], 1)
+
+
+def decode_head(out: torch.Tensor, f: FieldSpec) -> torch.Tensor:
+    """Head output -> a value in the executor's encoding (bool, or float64 with ±inf)."""
+    if f.kind == "bool":
+        return out[:, 0] > 0
+    if f.kind == "enum":
+        return out.argmax(1).to(torch.float64)
+    cls = out[:, :NUM_CLASSES].argmax(1)
+    val = out[:, NUM_CLASSES].to(torch.float64) * f.scale
+    if f.kind == "int":
+        val = val.round()
+    if f.lo is not None or f.hi is not None:
+        val = val.clamp(min=f.lo, max=f.hi)
+    val = torch.where(cls == 1, torch.full_like(val, math.inf), val)
+    return torch.where(cls == 2, torch.full_like(val, -math.inf), val)
+
+
+def head_loss(out: torch.Tensor, target: torch.Tensor, f: FieldSpec, value_weight: float = 1.0) -> torch.Tensor:
+    """Loss of one head against exact targets.
+
+    Numeric values are fitted by their *relative* error ``(pred - y) / max(1, |y|)`` (in units of the
+    evaluation tolerance) so a loss near zero means the tolerance holds at every scale.
+    """
+    if f.kind == "bool":
+        return torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], target.to(torch.float32))
+    if f.kind == "enum":
+        return torch.nn.functional.cross_entropy(out, target.long())
+    y = target.to(torch.float64)
+    cls = torch.zeros_like(y, dtype=torch.long)
+    cls[y == math.inf] = 1
+    cls[y == -math.inf] = 2
+    loss = torch.nn.functional.cross_entropy(out[:, :NUM_CLASSES], cls)
+    fin = torch.isfinite(y)
+    if fin.any():
+        yf = y[fin]
+        pred = out[fin, NUM_CLASSES].to(torch.float64) * f.scale
+        rel = (pred - yf) / yf.abs().clamp(min=1.0) / REL_TOL
+        loss = loss + value_weight * (rel**2).mean().to(torch.float32) * 1e-2
+    return loss
+
+
+def values_match(pred: torch.Tensor, true: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-node correctness under the stated tolerance (see ``TOLERANCE_DOC``)."""
+    if true.dtype == torch.bool or pred.dtype == torch.bool:
+        return pred.to(torch.bool) == true.to(torch.bool)
+    p, t = pred.to(torch.float64), true.to(torch.float64)
+    if kind != "real":
+        return p == t
+    fin = torch.isfinite(t)
+    close = (p - t).abs() <= REL_TOL * t.abs().clamp(min=1.0)
+    return torch.where(fin, close & torch.isfinite(p), p == t)
+
+
+def walk(e: A.Expr) -> Iterator[A.Expr]:
+    """Every sub-expression of ``e`` (pre-order)."""
+    yield e
+    for sub in (getattr(e, k, None) for k in ("x", "a", "b", "cond", "then", "other", "body")):
+        if isinstance(sub, A.Expr):
+            yield from walk(sub)
+    if isinstance(e, A.Call):
+        for a in e.args:
+            yield from walk(a)
+
+
+def spec_relations(spec: SpecIR) -> list[str]:
+    """Relations the spec's views (and output aggregates) use, in order of appearance."""
+    rels: list[str] = []
+    exprs = [v.agg for v in spec.views.values()] + [o.expr for o in spec.outputs.values()]
+    for e in exprs:
+        for sub in walk(e):
+            if isinstance(sub, A.Agg) and sub.relation not in rels:
+                rels.append(sub.relation)
+    return rels
+
+
+def pointer_outputs(spec: SpecIR) -> dict[str, str]:
+    """Node-typed outputs that select a neighbour (argmin/argmax over a relation) -> that relation."""
+    out = {}
+    for name, o in spec.outputs.items():
+        if o.type.kind != NODE:
+            continue
+        for sub in walk(o.expr):
+            if isinstance(sub, A.Agg) and sub.agg in ("argmin", "argmax"):
+                out[name] = sub.relation
+                break
+    return out
+
+
+@dataclass
+class Prepared:
+    """A (batched) graph ready for a teacher: directed view, features, relations, init and caps."""
+
+    ctx: Context
+    num_nodes: int
+    num_graphs: int
+    batch: torch.Tensor  # [N] graph of each node
+    offsets: torch.Tensor  # [G] global id of each graph's node 0
+    node_x: torch.Tensor  # [N, dn] float32 node-input features
+    edge_x: torch.Tensor  # [E, de] float32 edge-input features (directed view order)
+    init: dict[str, torch.Tensor]
+    caps: torch.Tensor  # [G] round cap per graph
+    rel: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+
+
+def prepare(spec: SpecIR, graph: Graph, node_fields: list[FieldSpec], edge_fields: list[FieldSpec],
+            relations: list[str]) -> Prepared:
+    """Build everything a teacher needs from a graph, using the executor's context (init, caps)."""
+    ctx = make_context(spec, graph)
+    g = ctx.graph
+    n = g.num_nodes
+    batch = g.node_batch()
+    sizes = g.graph_sizes()
+    offsets = torch.cumsum(sizes, 0) - sizes
+    init = {}
+    for name, st in spec.states.items():
+        v = evaluate(st.init, ctx)
+        if v.dim() == 0 or v.shape[0] != n:
+            v = v.expand(n).clone()
+        init[name] = v.to(torch.bool) if st.type.kind == BOOL else v.to(torch.float64)
+    ctx.state = dict(init)
+    cap = torch.nan_to_num(evaluate(spec.rounds.expr, ctx).to(torch.float64), posinf=0.0).clamp(min=0)
+    cap = cap.expand(n) if cap.dim() == 0 else cap
+    caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap, "amax").long()
+    rel = {r: RELATIONS[r].edges(g.edge_index) for r in relations}
+    return Prepared(ctx, n, g.num_graphs, batch, offsets,
+                    encode_values(g.node, node_fields, n),
+                    encode_values(g.edge, edge_fields, g.num_edges),
+                    init, caps, rel)
+
+
+def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tensor],
+                       skip: set[str]) -> dict[str, torch.Tensor]:
+    """Evaluate the spec's (known) output expressions on a decoded final state with the executor."""
+    ctx = prep.ctx
+    ctx.state = dict(state)
+    ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
+    out = {}
+    n = prep.num_nodes
+    for name, o in spec.outputs.items():
+        if name in skip:
+            continue
+        v = evaluate(o.expr, ctx)
+        if v.dim() == 0 or v.shape[0] != n:
+            v = v.expand(n).clone()
+        out[name] = v.to(torch.bool) if o.type.kind == BOOL else v.to(torch.float64)
+    return out
+
+
+def states_changed(new: dict[str, torch.Tensor], old: dict[str, torch.Tensor],
+                   fields: list[FieldSpec]) -> torch.Tensor:
+    """Per-node "the decoded state moved": exact for discrete fields, 1e-3 relative for reals."""
+    n = next(iter(new.values())).shape[0] if new else 0
+    ch = torch.zeros(n, dtype=torch.bool)
+    for f in fields:
+        a, b = new[f.name], old[f.name]
+        if f.kind == "real":
+            close = (a - b).abs() <= 1e-3 * b.abs().clamp(min=1.0)
+            same = (a == b) | (torch.isfinite(a) & torch.isfinite(b) & close)
+            ch |= ~same
+        else:
+            ch |= a != b
+    return ch
+
+
+def per_graph_any(mask: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    return torch.zeros(num_graphs, dtype=torch.bool).index_put_((batch[mask],), torch.tensor(True),
+                                                                accumulate=False)

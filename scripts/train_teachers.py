@@ -1,0 +1,124 @@
+"""Reproduce the shipped teachers from scratch with fixed seeds, and report their accuracy.
+
+    python scripts/train_teachers.py [--jobs 2] [--only bellman_ford,...] [--eval-only]
+
+Writes ``teachers/<spec>.safetensors`` (aligned) for every spec in ``specs/``, plus the transformer
+teachers listed in ``TRANSFORMERS``, then ``teachers/results.json`` and the table in
+``teachers/README.md``: parameter count, training time, per-node accuracy in distribution (the spec's
+sample sizes) and on graphs of exactly 4x and 16x the largest training size. Every job runs
+single-threaded in its own process (deterministic for its seed); ``--jobs`` of them at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEED = 0
+TRANSFORMERS = ("bellman_ford", "reachability")
+# (epochs, samples) per job; the defaults suit the 4..16-node sample sections of the shipped specs
+ALIGNED = {"epochs": 30, "samples": 400, "lr": 3e-3, "batch_size": 32, "hidden": 128}
+TRANSFORMER = {"epochs": 40, "samples": 400, "lr": 1e-3, "batch_size": 32, "hidden": 128, "layers": 6}
+OVERRIDES: dict[str, dict] = {"bellman_ford": {"samples": 300}}  # dense graphs: fewer, same epochs
+# evaluation: (label, size multiplier, graphs); None = the spec's own sample sizes
+EVALS = (("1x", None, 200), ("4x", 4, 50), ("16x", 16, 10))
+EVAL_MAX_STEPS = 64  # extra cap on an aligned teacher's steps at 4x/16x (its round cap would be n-1)
+
+
+def _job(args: tuple[str, str, bool]) -> dict:
+    spec_name, arch, eval_only = args
+    import torch
+
+    torch.set_num_threads(1)
+    from dpdsl.api import load_spec
+    from dpdsl.teachers.checkpoint import load_teacher, save_teacher
+    from dpdsl.teachers.train import evaluate_teacher, train_teacher
+
+    spec = load_spec(ROOT / "specs" / f"{spec_name}.dp")
+    suffix = "" if arch == "aligned" else f".{arch}"
+    out = ROOT / "teachers" / f"{spec_name}{suffix}.safetensors"
+    log = ROOT / "teachers" / "logs" / f"{spec_name}{suffix}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if eval_only:
+        teacher = load_teacher(out, spec)
+        metrics = dict(teacher.metrics)
+    else:
+        kw = dict(ALIGNED if arch == "aligned" else TRANSFORMER)
+        kw.update(OVERRIDES.get(f"{spec_name}{suffix}", {}))
+        with log.open("w") as fh:
+            teacher, metrics = train_teacher(spec, arch=arch, seed=SEED, progress=False,
+                                             log=lambda s: (fh.write(s + "\n"), fh.flush()), **kw)
+    if hasattr(teacher, "max_steps"):
+        teacher.max_steps = EVAL_MAX_STEPS
+    hi = spec.sample.nodes[1]
+    evals = {}
+    for label, mult, count in EVALS:
+        nodes = None if mult is None else (mult * hi, mult * hi)
+        evals[label] = evaluate_teacher(teacher, spec, nodes=nodes, graphs=count, seed=1000 + SEED)
+    metrics["eval"] = evals
+    save_teacher(teacher, out, metrics, overwrite=True)
+    return _row(out)
+
+
+def _row(path: Path) -> dict:
+    """A results row from a checkpoint's header (its training and evaluation metrics)."""
+    from dpdsl.teachers.checkpoint import checkpoint_info
+
+    h = checkpoint_info(path)
+    m = h["metrics"]
+    row = {"teacher": path.name, "spec": h["spec_name"], "arch": h["arch"], "params": m["parameters"],
+           "train_seconds": m["train_seconds"], "bytes": path.stat().st_size, "seed": h["seed"]}
+    for label, r in m["eval"].items():
+        row[label] = {k: r.get(k) for k in ("node_acc", "graph_acc", "per_output", "state_acc", "nodes", "graphs")}
+    return row
+
+
+def _table(rows: list[dict]) -> str:
+    head = ("| teacher | params | train s | 1x node / graph | 4x node / graph | 16x node / graph |\n"
+            "|---|---:|---:|---:|---:|---:|")
+    lines = [head]
+    for r in rows:
+        cells = [f"{100 * r[k]['node_acc']:.2f} / {100 * r[k]['graph_acc']:.1f}" for k in ("1x", "4x", "16x")]
+        lines.append(f"| {r['teacher']} | {r['params']:,} | {r['train_seconds']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--only", default="", help="comma-separated teacher names (e.g. bellman_ford.transformer)")
+    ap.add_argument("--eval-only", action="store_true", help="re-evaluate existing checkpoints")
+    ap.add_argument("--table-only", action="store_true", help="only rebuild the table from checkpoint headers")
+    args = ap.parse_args()
+    specs = sorted(p.stem for p in (ROOT / "specs").glob("*.dp"))
+    jobs = [(s, "aligned") for s in specs] + [(s, "transformer") for s in TRANSFORMERS]
+    if args.only:
+        want = set(args.only.split(","))
+        jobs = [(s, a) for s, a in jobs if (s if a == "aligned" else f"{s}.{a}") in want]
+    t0 = time.perf_counter()
+    ctx = mp.get_context("spawn")
+    if not args.table_only:
+        with ctx.Pool(args.jobs) as pool:
+            for row in pool.imap_unordered(_job, [(s, a, args.eval_only) for s, a in jobs]):
+                print(f"done {row['teacher']}: {row['params']:,} params, {row['train_seconds']:.0f} s, "
+                      f"1x {row['1x']['node_acc']:.4f} 4x {row['4x']['node_acc']:.4f} "
+                      f"16x {row['16x']['node_acc']:.4f}", flush=True)
+    rows = {p.name: _row(p) for p in sorted((ROOT / "teachers").glob("*.safetensors"))}
+    (ROOT / "teachers" / "results.json").write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
+    table = _table(list(rows.values()))
+    print(table)
+    print(f"total wall time {time.perf_counter() - t0:.0f} s")
+    readme = ROOT / "teachers" / "README.md"
+    intro = (readme.read_text().split("<!-- table -->")[0] if readme.exists() else "# Shipped teachers\n\n")
+    readme.write_text(intro + "<!-- table -->\n" + table + "\n")
+
+
+if __name__ == "__main__":
+    main()
