@@ -9,7 +9,6 @@ from dpdsl.errors import UserError
 
 
 def compile_main(args) -> int:
-    from dpdsl.teachers.checkpoint import load_teacher
     from rich.console import Console
 
     from dpdsl.api import load_spec
@@ -17,6 +16,7 @@ def compile_main(args) -> int:
     from dpdsl.distill.report import render_text, write_student_dir
     from dpdsl.fsutil import refuse_existing, write_dir_atomic
     from dpdsl.student import dumps_student
+    from dpdsl.teachers.checkpoint import load_teacher
 
     spec = load_spec(args.spec)
     out = Path(args.output or f"out/{spec.name}")

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from dpdsl.distill.probes import probe_scores
 from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector
 from dpdsl.evaluate import score_outputs
 from dpdsl.execute import run_reference
+from dpdsl.fsutil import library_versions
 from dpdsl.graphs.core import batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
@@ -78,16 +78,6 @@ class _Stages:
         t0 = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - t0, 3)
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("dpdsl", "torch", "torch_geometric", "scikit-learn", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
 
 
 def file_sha256(path: str | Path) -> str:
@@ -297,7 +287,7 @@ def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teach
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()},
         "distillation_graphs": cfg.samples,
         "transition_samples": {k: d.size for k, d in data.items()},
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     student.meta = {"provenance": provenance, "report": report}
     return CompileResult(student, report, st.timings, lmap, not problems, problems)

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import struct
-import tempfile
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from dpdsl.errors import CheckpointError, UserError
+from dpdsl.fsutil import library_versions, write_bytes_atomic
 from dpdsl.ir import SpecIR
 from dpdsl.teachers.aligned import AlignedNet, AlignedTeacher
 from dpdsl.teachers.contract import Teacher
@@ -35,19 +32,6 @@ META_KEY = "dpdsl"
 ARCHS = {"aligned": (AlignedNet, AlignedTeacher), "transformer": (TransformerNet, TransformerTeacher)}
 REQUIRED = ("format", "format_version", "arch", "config", "spec_name", "spec_hash", "spec_source")
 MAX_HEADER = 100 * 1024 * 1024
-
-
-def _versions() -> dict[str, str]:
-    import safetensors
-
-    try:
-        from importlib.metadata import version
-
-        dpdsl_version = version("dpdsl")
-    except Exception:  # noqa: BLE001 - not installed as a distribution: still save
-        dpdsl_version = "unknown"
-    return {"dpdsl": dpdsl_version, "torch": torch.__version__, "safetensors": safetensors.__version__,
-            "python": platform.python_version()}
 
 
 def _jsonable(x: object) -> object:
@@ -90,25 +74,11 @@ def save_teacher(teacher: Teacher, path: str | Path, metrics: dict | None = None
         "spec_source": spec.source,
         "seed": teacher.config.get("seed"),  # type: ignore[attr-defined]
         "metrics": _jsonable(metrics or {}),
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     tensors = {k: v.detach().contiguous().clone() for k, v in teacher.net.state_dict().items()}  # type: ignore[attr-defined]
     data = st_save(tensors, metadata={META_KEY: json.dumps(header, sort_keys=True, allow_nan=False)})
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return write_bytes_atomic(p, data, force=True)  # existence was checked above
 
 
 def _read(path: str | Path) -> tuple[bytes, dict, dict]:
