@@ -28,7 +28,12 @@ def compile_main(args) -> int:
         raise UserError(f"--fidelity must be in (0, 1], got {args.fidelity}")
     if args.tau <= 0:
         raise UserError(f"--tau must be > 0, got {args.tau}")
-    teacher = load_teacher(args.teacher, spec)
+    if args.teacher.endswith(".json"):  # a user model through the adapter (examples/user_teacher/)
+        from dpdsl.teachers.adapter import load_user_teacher_config
+
+        teacher = load_user_teacher_config(args.teacher, spec)
+    else:
+        teacher = load_teacher(args.teacher, spec)
     cfg = CompileConfig(method=args.method, seed=args.seed, samples=args.samples, beam=args.beam,
                         max_depth=args.max_depth, tau=args.tau, fidelity=args.fidelity)
     console = Console(stderr=True, quiet=args.quiet)

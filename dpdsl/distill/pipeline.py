@@ -267,6 +267,9 @@ def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teach
             "probes": f.n_probes,
             "lrh_scores": {p: _r(s) for p, s in zip(names, f.predicate_scores.tolist(), strict=True)},
         }
+    if run.init_agreement < cfg.fidelity:
+        problems.insert(0, f"state labels from the teacher's {run.label_source} agree with the known init at step 0 "
+                        f"on only {run.init_agreement:.3f} of nodes: its steps do not line up with DP rounds")
     fid = ver["fidelity"]["node_agreement"]
     if fid < cfg.fidelity:
         problems.append(f"fidelity to the teacher on held-out graphs is {fid:.4f} < {cfg.fidelity}")
