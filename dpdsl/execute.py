@@ -180,18 +180,24 @@ def reference_transitions(spec: SpecIR) -> dict[str, Transition]:
     return out
 
 
+def local_context(spec: SpecIR, args: Mapping[str, torch.Tensor]) -> Context:
+    """A context holding only a transition's local arguments: what references, predicates and terms
+    of a state field may read (the checker guarantees they read nothing else)."""
+    n = int(next(iter(args.values())).shape[0])
+    ctx = Context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
+    for k, v in args.items():
+        if k in spec.states:
+            ctx.state[k] = v
+        elif k in spec.views:
+            ctx.views[k] = v
+        else:
+            ctx.graph.node[k] = v
+    return ctx
+
+
 def _expr_transition(spec: SpecIR, expr: A.Expr) -> Transition:
     def run(**args: torch.Tensor) -> torch.Tensor:
-        n = int(next(iter(args.values())).shape[0])
-        ctx = Context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
-        for k, v in args.items():
-            if k in spec.states:
-                ctx.state[k] = v
-            elif k in spec.views:
-                ctx.views[k] = v
-            else:
-                ctx.graph.node[k] = v
-        return evaluate(expr, ctx)
+        return evaluate(expr, local_context(spec, args))
 
     return run
 

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import torch
 
 from dpdsl.check import check
-from dpdsl.execute import Context, evaluate
+from dpdsl.execute import evaluate, local_context
 from dpdsl.frontend import ast as A
 from dpdsl.frontend.parser import parse
 from dpdsl.frontend.unparse import unparse
-from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.types import BOOL, ENUM
 
@@ -145,14 +144,7 @@ def evaluate_features(spec: SpecIR, exprs: tuple[A.Expr, ...], args: dict[str, t
                       dtype: torch.dtype) -> torch.Tensor:
     """``[N, len(exprs)]`` values of features given the unknown's arguments (vectorised per feature)."""
     n = int(next(iter(args.values())).shape[0])
-    ctx = Context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
-    for k, v in args.items():
-        if k in spec.states:
-            ctx.state[k] = v
-        elif k in spec.views:
-            ctx.views[k] = v
-        else:
-            ctx.graph.node[k] = v
+    ctx = local_context(spec, args)
     if not exprs:
         return torch.zeros(n, 0, dtype=dtype)
     cols = []
