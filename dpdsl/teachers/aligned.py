@@ -24,6 +24,7 @@ from torch import nn
 
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
+from dpdsl.registry import AGGREGATORS
 from dpdsl.teachers.common import (
     FieldSpec,
     Prepared,
@@ -263,16 +264,6 @@ class AlignedNet(nn.Module):
         return torch.cat([nbr, own]), torch.cat([me, own]), torch.cat([es, ss])
 
 
-def pick_pointer(cand: torch.Tensor, owner: torch.Tensor, score: torch.Tensor, n: int) -> torch.Tensor:
-    """Argmax candidate per node, ties to the smallest candidate id (global ids)."""
-    best = torch.full((n,), float("-inf"), dtype=score.dtype).scatter_reduce(0, owner, score, "amax")
-    hit = score == best[owner]
-    big = torch.full_like(cand, n + 1)
-    pick = torch.full((n,), n + 1, dtype=torch.long).scatter_reduce(
-        0, owner, torch.where(hit, cand, big), "amin")
-    return torch.where(pick <= n, pick, torch.arange(n))
-
-
 class AlignedTeacher:
     """A trained ``AlignedNet`` bound to its spec: implements the ``Teacher`` protocol."""
 
@@ -329,7 +320,8 @@ class AlignedTeacher:
         outputs = outputs_from_state(self.spec, p, state, set(net.pointers))
         for name in net.pointers:
             cand, owner, score = net.pointer_scores(name, h, p.rel, p.edge_x, p.ctx.builtins["id"])
-            pick = pick_pointer(cand, owner, score, n)
+            # the registry's argmax: best score, ties to the smallest id, the node itself if none
+            pick = AGGREGATORS["argmax"].aggregate(score, owner, cand, n).long()
             outputs[name] = (pick - p.offsets[p.batch[pick]]).to(torch.float64)
         outputs = {name: outputs[name] for name in self.spec.outputs}
         return TeacherOutput(outputs, embeddings, states)
