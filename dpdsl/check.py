@@ -483,8 +483,8 @@ class Checker:
             if ty.kind == ENUM:
                 ty = Type(INT, 0.0, float(len(ty.labels) - 1))
             problem = S.check_sampler(d.site, args, ty, inp.site)
-            if problem:
-                raise self.err(problem, d.name_pos)
+            if problem:  # an unknown sampler is pointed at; a bad draw at the input it is for
+                raise self.err(problem, d.site_pos if d.site not in G.SAMPLERS and d.site_pos else d.name_pos)
             seen.add(d.name)
             samples.append((d.name, d.site, args))
         for name in self.inputs:

@@ -149,7 +149,7 @@ BAD: list[tuple[str, str, str]] = [
      "p must be in [0, 1]"),
     ("sample-family-wrong-kind", _edit("graph directed", "graph dag", _edit("sample graph er", "sample graph ‸er")),
      "does not produce dag graphs"),
-    ("sample-unknown-sampler", _edit("sample w uniform(0, 1)", "sample ‸w gaussian(0, 1)"),
+    ("sample-unknown-sampler", _edit("sample w uniform(0, 1)", "sample w ‸gaussian(0, 1)"),
      "unknown sampler 'gaussian'"),
     ("sample-uniform-outside-range", _edit("sample w uniform(0, 1)", "sample ‸w uniform(-1, 1)"),
      "can draw -1, outside the input's range >= 0"),

@@ -108,7 +108,8 @@ class Decl:
     type: Type | None = None
     type_pos: Pos | None = None
     expr: Expr | None = None
-    site: str = ""  # input: node | edge
+    site: str = ""  # input: node | edge; sample_input: the sampler's name
+    site_pos: Pos | None = None  # sample_input: where the sampler's name is
     args: tuple[tuple[str, Pos], ...] = ()  # transition: unknown(...) arguments
     fixpoint: bool = False  # rounds ... until fixpoint
     call_args: tuple[tuple[str | None, float, Pos], ...] = ()  # sample: (kw or None, value, pos)

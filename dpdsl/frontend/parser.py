@@ -246,7 +246,8 @@ class ToAST(Transformer):
     def sample_input(self, meta, c):
         name, dist, args = c
         return A.Decl(
-            "sample_input", str(name), _mpos(meta), _pos(name), site=str(dist), call_args=args or ()
+            "sample_input", str(name), _mpos(meta), _pos(name), site=str(dist), site_pos=_pos(dist),
+            call_args=args or (),
         )
 
 
