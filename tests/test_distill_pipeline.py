@@ -20,6 +20,7 @@ import torch
 from dpdsl.api import load_spec
 from dpdsl.distill.features import candidate_features, evaluate_features
 from dpdsl.distill.pipeline import CompileConfig, compile_student
+from dpdsl.distill.report import render_text
 from dpdsl.execute import aggregate, local_args, make_context, run_reference
 from dpdsl.student import dumps_student, load_student, student_from_json
 from dpdsl.teachers.contract import TeacherOutput
@@ -129,3 +130,30 @@ def test_tampered_student_is_refused(tmp_path: Path) -> None:
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "sha256" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+class WrongOutputsTeacher(PlantedTeacher):
+    """Right transition, wrong final ``dist`` on every 5th node with a finite, nonzero distance."""
+
+    last_corrupted = 0
+
+    def run(self, graph) -> TeacherOutput:
+        out = super().run(graph)
+        d = out.outputs["dist"].clone()
+        bad = (torch.arange(d.numel()) % 5 == 0) & torch.isfinite(d) & (d > 0)
+        d[bad] = d[bad] * 1.5
+        self.last_corrupted = int(bad.sum())
+        return TeacherOutput({**out.outputs, "dist": d}, out.embeddings, out.states)
+
+
+def test_report_separates_teacher_errors_from_student_errors() -> None:
+    spec = load_spec(ROOT / "specs" / "bellman_ford.dp")
+    teacher = WrongOutputsTeacher(spec)
+    res = compile_student(spec, teacher, CompileConfig(seed=0, **FAST))
+    fid = res.report["verification"]["fidelity"]
+    assert not res.faithful and fid["node_agreement"] < 0.99
+    # the last teacher run is verify's held-out batch: every disagreement is one of its corrupted nodes
+    assert fid["disagreements"] == teacher.last_corrupted > 0
+    assert fid["disagreements_teacher_wrong_student_exact"] == fid["disagreements"]
+    assert fid["teacher_vs_reference"] == pytest.approx(fid["node_agreement"])
+    assert "teacher errors the student gets exactly right" in render_text(res.report)

@@ -190,6 +190,16 @@ def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig)
                                         "node_agreement": fid["node_exact"], "per_output": fid["per_output"]}}
     has_ref = all(st.reference is not None for st in spec.states.values())
     if has_ref:
+        # who is wrong where student and teacher disagree: a user must be able to tell an unfaithful
+        # student from a faithful one distilled from an imperfect teacher
+        ref_held = run_reference(spec, hb).outputs
+        t_ok = score_outputs(spec, tout.outputs, ref_held, hb, match=values_close)
+        s_ok = score_outputs(spec, sres.outputs, ref_held, hb)["_ok"]
+        dis = ~fid["_ok"]
+        n_dis = int(dis.sum())
+        out["fidelity"]["teacher_vs_reference"] = t_ok["node_exact"]
+        out["fidelity"]["disagreements"] = n_dis
+        out["fidelity"]["disagreements_teacher_wrong_student_exact"] = int((dis & ~t_ok["_ok"] & s_ok).sum())
         rows = []
         for scale, count in zip(cfg.verify_scales, cfg.verify_graphs, strict=True):
             gs = sample_graphs(spec, count, cfg.seed + 2000 + scale, nodes=(lo * scale, hi * scale))
