@@ -75,11 +75,17 @@ def test_same_seed_same_weights(reach) -> None:
 # --- the contract --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ["aligned", "transformer"])
-def test_contract_shapes_zoo(bf, arch: str) -> None:
-    teacher = init_teacher(bf, arch=arch, hidden=32, samples=8, layers=3)
+@pytest.mark.parametrize("arch, decoder", [("aligned", "wide"), ("aligned", "embedding"), ("transformer", "")])
+def test_contract_shapes_zoo(bf, arch: str, decoder: str) -> None:
+    kw = {"decoder": decoder} if decoder else {}
+    teacher = init_teacher(bf, arch=arch, hidden=32, samples=8, layers=3, **kw)
     g = _batch(bf)
     out = teacher.run(g)
+    if decoder == "embedding":  # bounded embeddings, and every head a linear read-out of them alone
+        assert all(float(h.abs().max()) <= 1.0 for h in out.embeddings)
+        head = teacher.net.heads["dist"]
+        assert isinstance(head.cls, torch.nn.Linear) and isinstance(head.select, torch.nn.Linear)
+        assert head.cls.in_features == 32
     assert isinstance(out, TeacherOutput)
     out.check(g.num_nodes, teacher.width)
     assert all(h.shape == (g.num_nodes, 32) and h.dtype == torch.float32 for h in out.embeddings)
@@ -115,6 +121,18 @@ def test_contract_user_adapter_example(reach, tmp_path: Path) -> None:
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
+
+
+def test_embedding_decoder_checkpoint_roundtrip(bf, tmp_path: Path) -> None:
+    teacher, metrics = train_teacher(bf, hidden=16, epochs=1, samples=12, val_samples=4, progress=False,
+                                     batch_size=8, decoder="embedding", value_weight=100.0)
+    path = save_teacher(teacher, tmp_path / "t.safetensors", metrics)
+    loaded = load_teacher(path, bf)
+    assert loaded.net.decoder == "embedding" and checkpoint_info(path)["config"]["value_weight"] == 100.0
+    g = _batch(bf, 6)
+    a, b = teacher.run(g), loaded.run(g)
+    assert all(torch.equal(x, y) for x, y in zip(a.embeddings, b.embeddings, strict=True))
+    assert all(torch.equal(a.outputs[k], b.outputs[k]) for k in a.outputs)
 
 
 def test_checkpoint_roundtrip_is_bitwise(reach, tiny, tmp_path: Path) -> None:

@@ -105,10 +105,14 @@ class NumericHead(nn.Module):
     accumulate round after round.
     """
 
-    def __init__(self, d_in: int, hidden: int, d_cand: int, mixes: int = 4) -> None:
+    def __init__(self, d_in: int, hidden: int, d_cand: int, mixes: int = 4, linear: bool = False) -> None:
         super().__init__()
-        self.cls = ResidualMLP(d_in, hidden, 3)
-        self.select = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_cand + mixes))
+        if linear:  # the "embedding" decoder: every decision is a linear read-out of the embedding
+            self.cls: nn.Module = nn.Linear(d_in, 3)
+            self.select: nn.Module = nn.Linear(d_in, d_cand + mixes)
+        else:
+            self.cls = ResidualMLP(d_in, hidden, 3)
+            self.select = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_cand + mixes))
         self.mix = nn.Linear(d_cand, mixes)
 
     def forward(self, x: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
@@ -183,6 +187,13 @@ class AlignedNet(nn.Module):
         hd = int(config["hidden"])
         vc = int(config.get("value_channels", 8))
         lc = int(config.get("linear_channels", 0))
+        # "wide": heads read [h, value aggregates, raw features] through MLPs (the first shipped
+        # teachers); "embedding": h is bounded (tanh) and every head is a linear read-out of h alone, so
+        # each decision the teacher makes -- e.g. whether ``best < dist`` -- must live in the embedding
+        self.decoder = str(config.get("decoder", "wide"))
+        if self.decoder not in ("wide", "embedding"):
+            raise ValueError(f"unknown aligned decoder '{self.decoder}'")
+        lin = self.decoder == "embedding"
         self.state_fields = [FieldSpec.from_json(d) for d in config["state_fields"]]
         self.node_fields = [FieldSpec.from_json(d) for d in config["node_fields"]]
         self.edge_fields = [FieldSpec.from_json(d) for d in config["edge_fields"]]
@@ -202,7 +213,7 @@ class AlignedNet(nn.Module):
         d_val = nr * (4 * (vc + lc) + 2)
         upd_in = hd + nr * (4 * hd + 2) + d_val + d_raw
         self.update = nn.Sequential(nn.Linear(upd_in, hd), nn.LayerNorm(hd), nn.ReLU(), nn.Linear(hd, hd))
-        d_head = hd + d_val + d_raw
+        d_head = hd if lin else hd + d_val + d_raw
         cols, off = [], 0
         for f in self.node_fields + self.state_fields:
             if f.kind in ("int", "real"):
@@ -211,8 +222,8 @@ class AlignedNet(nn.Module):
         self.register_buffer("value_cols", torch.tensor(cols, dtype=torch.long), persistent=False)
         d_cand = len(cols) + d_val
         self.heads = nn.ModuleDict({
-            f.name: NumericHead(d_head, hd, d_cand) if f.kind in ("int", "real")
-            else ResidualMLP(d_head, hd, f.head_width)
+            f.name: NumericHead(d_head, hd, d_cand, linear=lin) if f.kind in ("int", "real")
+            else nn.Linear(d_head, f.head_width) if lin else ResidualMLP(d_head, hd, f.head_width)
             for f in self.state_fields
         })
         # pointer heads also see node ids (scaled by the largest training size): the CLRS convention
@@ -224,7 +235,10 @@ class AlignedNet(nn.Module):
         })
 
     def encode(self, node_x: torch.Tensor, state_x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(torch.cat([node_x, state_x], 1))
+        return self._bound(self.encoder(torch.cat([node_x, state_x], 1)))
+
+    def _bound(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(h) if self.decoder == "embedding" else h
 
     def process(self, z: torch.Tensor, rel: dict[str, tuple[torch.Tensor, torch.Tensor]],
                 edge_x: torch.Tensor, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -236,15 +250,16 @@ class AlignedNet(nn.Module):
             nbr, me = rel[r]
             parts.append(multi_aggregate(self.message[_key(r)](z, nbr, me, edge_x), me, n))
             vals.append(multi_aggregate(self.value_message[_key(r)](raw, nbr, me, edge_x), me, n))
-        h = z + self.update(torch.cat(parts + vals + [raw], 1))
-        return h, torch.cat([h, *vals, raw], 1), torch.cat([raw[:, self.value_cols], *vals], 1)
+        h = self._bound(z + self.update(torch.cat(parts + vals + [raw], 1)))
+        head_in = h if self.decoder == "embedding" else torch.cat([h, *vals, raw], 1)
+        return h, head_in, torch.cat([raw[:, self.value_cols], *vals], 1)
 
     def step(self, node_x: torch.Tensor, state_x: torch.Tensor, rel: dict[str, tuple[torch.Tensor, torch.Tensor]],
              edge_x: torch.Tensor, z: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Encode the state, process, decode: (embedding, raw head outputs per field)."""
         raw = torch.cat([node_x, state_x], 1)
         if z is None:
-            z = self.encoder(raw)
+            z = self._bound(self.encoder(raw))
         h, head_in, cand = self.process(z, rel, edge_x, raw)
         out = {}
         for f in self.state_fields:

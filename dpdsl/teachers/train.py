@@ -170,6 +170,8 @@ def train_teacher(
     heads: int = 4,
     noise: float = 2e-3,
     linear_channels: int = 0,
+    decoder: str = "wide",
+    value_weight: float = 1.0,
     threads: int | None = 1,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
@@ -189,7 +191,7 @@ def train_teacher(
         torch.set_num_threads(threads)
     try:
         return _train(spec, arch, hidden, epochs, seed, samples, val_samples, batch_size, lr, nodes, layers,
-                      heads, noise, linear_channels, progress, log)
+                      heads, noise, linear_channels, decoder, value_weight, progress, log)
     finally:
         if threads is not None:
             torch.set_num_threads(old_threads)
@@ -197,7 +199,8 @@ def train_teacher(
 
 def _train(spec: SpecIR, arch: str, hidden: int, epochs: int, seed: int, samples: int, val_samples: int,
            batch_size: int, lr: float, nodes: tuple[int, int] | None, layers: int, heads: int, noise: float,
-           linear_channels: int, progress: bool, log: Callable[[str], None] | None) -> tuple[Teacher, dict]:
+           linear_channels: int, decoder: str, value_weight: float, progress: bool,
+           log: Callable[[str], None] | None) -> tuple[Teacher, dict]:
     t0 = time.perf_counter()
     gen = _seed_all(seed)
     graphs = sample_graphs(spec, samples, seed, nodes=nodes)
@@ -208,7 +211,7 @@ def _train(spec: SpecIR, arch: str, hidden: int, epochs: int, seed: int, samples
     if arch == "transformer":
         extra.update(layers=layers, heads=heads)
     else:
-        extra.update(noise=noise, linear_channels=linear_channels)
+        extra.update(noise=noise, linear_channels=linear_channels, decoder=decoder, value_weight=value_weight)
     config = _build_config(spec, arch, hidden, graphs, runs, extra, shared_scale=linear_channels > 0)
     teacher = _new_teacher(spec, config, seed)
     net = teacher.net
@@ -238,7 +241,7 @@ def _train(spec: SpecIR, arch: str, hidden: int, epochs: int, seed: int, samples
             for s in range(0, len(order), batch_size):
                 chunk = [units[i] for i in order[s:s + batch_size]]
                 if arch == "aligned":
-                    loss = _aligned_loss(teacher, items, chunk, noise, gen)  # type: ignore[arg-type]
+                    loss = _aligned_loss(teacher, items, chunk, noise, gen, value_weight)  # type: ignore[arg-type]
                 else:
                     loss = _transformer_loss(teacher, items, chunk)  # type: ignore[arg-type]
                 opt.zero_grad()
@@ -279,7 +282,7 @@ def _new_teacher(spec: SpecIR, config: dict, seed: int) -> AlignedTeacher | Tran
 
 
 def init_teacher(spec: SpecIR, *, arch: str = "aligned", hidden: int = 128, seed: int = 0, samples: int = 32,
-                 layers: int = 6, heads: int = 4) -> AlignedTeacher | TransformerTeacher:
+                 layers: int = 6, heads: int = 4, decoder: str = "wide") -> AlignedTeacher | TransformerTeacher:
     """An untrained zoo teacher (feature scales from ``samples`` seeded graphs): for tests and tools."""
     if arch not in ARCHS:
         raise ValueError(f"unknown teacher architecture '{arch}' (known: {', '.join(ARCHS)})")
@@ -288,11 +291,13 @@ def init_teacher(spec: SpecIR, *, arch: str = "aligned", hidden: int = 128, seed
     extra: dict = {"seed": seed}
     if arch == "transformer":
         extra.update(layers=layers, heads=heads)
+    else:
+        extra.update(decoder=decoder)
     return _new_teacher(spec, _build_config(spec, arch, hidden, graphs, runs, extra), seed)
 
 
 def _aligned_loss(teacher: AlignedTeacher, items: list[_Item], chunk: list[tuple[int, int]], noise: float,
-                  gen: torch.Generator) -> torch.Tensor:
+                  gen: torch.Generator, value_weight: float = 1.0) -> torch.Tensor:
     net = teacher.net
     its = [items[g] for g, _ in chunk]
     b = _collate(its, net.relations)
@@ -317,7 +322,7 @@ def _aligned_loss(teacher: AlignedTeacher, items: list[_Item], chunk: list[tuple
             col += f.width
     h, out = net.step(b.node_x, sx, b.rel, b.edge_x)
     target = _cat_states(nxt, [f.name for f in net.state_fields])
-    loss = sum(head_loss(out[f.name], target[f.name], f) for f in net.state_fields)
+    loss = sum(head_loss(out[f.name], target[f.name], f, value_weight) for f in net.state_fields)
     if net.pointers:
         mask = torch.repeat_interleave(torch.tensor(fixed), torch.tensor([it.prep.num_nodes for it in its]))
         outs = _cat_states([it.outputs for it in its], list(net.pointers))
