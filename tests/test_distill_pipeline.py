@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from dpdsl.api import load_spec
+from dpdsl.distill.dataset import snap, values_close
 from dpdsl.distill.features import candidate_features, evaluate_features
 from dpdsl.distill.pipeline import CompileConfig, compile_student
 from dpdsl.distill.report import render_text
@@ -157,3 +158,35 @@ def test_report_separates_teacher_errors_from_student_errors() -> None:
     assert fid["disagreements_teacher_wrong_student_exact"] == fid["disagreements"]
     assert fid["teacher_vs_reference"] == pytest.approx(fid["node_agreement"])
     assert "teacher errors the student gets exactly right" in render_text(res.report)
+
+
+class NoisyStatesTeacher(PlantedTeacher):
+    """Right decisions, approximate real-valued states: within 0.5 % and off zero by 0.003, like a
+    trained teacher's value heads."""
+
+    def run(self, graph) -> TeacherOutput:
+        out = super().run(graph)
+        g = torch.Generator().manual_seed(graph.num_nodes)
+        states = []
+        for s in out.states:
+            d = s["dist"]
+            noisy = d * (1 + 0.005 * (2 * torch.rand(d.shape, generator=g, dtype=torch.float64) - 1)) + 0.003
+            states.append({**s, "dist": torch.where(torch.isfinite(d), noisy, d)})
+        return TeacherOutput(out.outputs, out.embeddings, states)
+
+
+def test_approximate_teacher_states_are_snapped_to_exact_terms() -> None:
+    spec = load_spec(ROOT / "specs" / "bellman_ford.dp")
+    res = compile_student(spec, NoisyStatesTeacher(spec), CompileConfig(seed=0, **FAST))
+    f = res.report["fields"]["dist"]
+    assert res.faithful, res.problems
+    assert f["transition_agreement"] == 1.0 and f["unexplained_samples"] == 0
+    assert res.student.rules()["dist"] in {"if best < dist then best else dist", "if dist < best then dist else best"}
+
+
+def test_snap_picks_the_nearest_explaining_term() -> None:
+    inf = float("inf")
+    T = torch.tensor([[1.0, 1.01, 5.0], [inf, 2.0, 0.0], [3.0, 4.0, 5.0], [0.0, 0.01, inf]], dtype=torch.float64)
+    target = torch.tensor([1.008, inf, 7.0, 0.004], dtype=torch.float64)
+    E = values_close(T, target[:, None])
+    assert snap(T, E, target).tolist() == [1.01, inf, 7.0, 0.0]

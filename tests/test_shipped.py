@@ -1,7 +1,7 @@
 """The shipped teachers distil into exact students (issue 4 acceptance).
 
 Every spec with a shipped aligned teacher must give a student that agrees with the reference executor
-on 100 % of nodes at the training size and at 16x it. Two specs run in the default suite; the rest are
+on 100 % of nodes at the training size and at 16x it. Three specs run in the default suite; the rest are
 marked ``slow`` (``python -m pytest -m slow``; ``benchmarks/compile.py`` runs the full-size compile).
 """
 
@@ -18,7 +18,7 @@ from dpdsl.distill.pipeline import CompileConfig, compile_student
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.dp"))
-FAST = {"bfs_distance", "reachability"}
+FAST = {"bellman_ford", "bfs_distance", "reachability"}
 QUICK = dict(samples=96, verify_graphs=(16, 4, 2), max_samples=8000)
 
 
@@ -29,17 +29,8 @@ def _teacher(name: str, kind: str = "") -> Path:
     return p
 
 
-# Known shortfall (issue 4): the shipped Bellman-Ford teacher does not linearly represent `best < dist`
-# (held-out 1 - R^2 ~ 0.7), so no faithful student exists over represented features. strict: a better
-# teacher makes this fail loudly so the marker gets removed.
-KNOWN_UNFAITHFUL = {"bellman_ford": "shipped teacher does not represent best < dist"}
-
-
 def _marks(s: str) -> list:
-    marks = [] if s in FAST else [pytest.mark.slow]
-    if s in KNOWN_UNFAITHFUL:
-        marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_UNFAITHFUL[s]))
-    return marks
+    return [] if s in FAST else [pytest.mark.slow]
 
 
 @pytest.mark.parametrize("name", [pytest.param(s, marks=_marks(s)) for s in SPECS])
@@ -53,6 +44,9 @@ def test_shipped_teacher_distils_to_exact_student(name: str) -> None:
     assert rows[1]["node_exact"] == 1.0, (res.student.rules(), rows[1])
     assert rows[16]["node_exact"] == 1.0, (res.student.rules(), rows[16])
     assert res.faithful, res.problems
+    if name == "bellman_ford":  # the flagship: the textbook relaxation, over a represented comparison
+        assert res.student.rules()["dist"] in {"if dist < best then dist else best",
+                                               "if best < dist then best else dist"}
 
 
 @pytest.mark.parametrize("name", ["bellman_ford", "reachability"])

@@ -141,21 +141,39 @@ def _probe_states(spec: SpecIR, out: TeacherOutput, notes: list[str]) -> list[di
     return per_step
 
 
+def snap(T: torch.Tensor, E: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per row, the value of the explaining term nearest to the teacher's label (the label where none does).
+
+    The teacher's real-valued states are approximate (a source at 0.003 instead of 0); the student's
+    terms are exact. Replaying the teacher's *choices* with exact arithmetic keeps that noise out of the
+    next round's predicates (``0 < dist`` must not turn true at the source) while every choice stays
+    the teacher's.
+    """
+    gap = torch.where(E, (T - target[:, None]).abs().nan_to_num(0.0), torch.full_like(T, math.inf))
+    nearest = T.gather(1, gap.argmin(1, keepdim=True))[:, 0]
+    return torch.where(E.any(1), nearest, target)
+
+
 def transition_dataset(spec: SpecIR, run: TeacherRun, features: dict[str, FeatureSet], *,
                        max_samples: int, seed: int) -> dict[str, FieldData]:
-    """Per field: (local args at round t from the labels of round t-1) -> leaf classes at round t."""
+    """Per field: (local args at round t from the labels of round t-1) -> leaf classes at round t.
+
+    Labels of real-valued fields are snapped to the explaining term (``snap``) before they feed the
+    next round, so round t's local args are the DP's exact values under the teacher's decisions.
+    """
     batch = run.batch
     ctx = make_context(spec, batch)
     steps = len(run.states) - 1
     cols: dict[str, dict[str, list]] = {f: {"X": [], "E": [], "Phi": [], "r": []} for f in spec.states}
+    labels = {k: _as_kind(run.states[0][k], st.type.kind, batch.num_nodes) for k, st in spec.states.items()}
     for t in range(1, steps + 1):
         active = run.caps >= t
         if not bool(active.any()):
             break
-        ctx.state = {k: _as_kind(run.states[t - 1][k], st.type.kind, batch.num_nodes)
-                     for k, st in spec.states.items()}
+        ctx.state = labels
         ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
         phi = run.output.embeddings[t]
+        labels = {}
         for name, st in spec.states.items():
             args = local_args(spec, ctx, name)
             fs = features[name]
@@ -163,6 +181,7 @@ def transition_dataset(spec: SpecIR, run: TeacherRun, features: dict[str, Featur
             T = evaluate_features(spec, fs.terms, args, st.type.dtype())
             target = _as_kind(run.states[t][name], st.type.kind, batch.num_nodes)
             E = values_close(T, target[:, None])
+            labels[name] = snap(T, E, target) if target.is_floating_point() and E.shape[1] else target
             c = cols[name]
             c["X"].append(X[active])
             c["E"].append(E[active])
