@@ -31,10 +31,11 @@ def render_text(report: dict[str, Any], timings: dict[str, float] | None = None)
     lines.append(f"fidelity to the teacher ({fid['graphs']} held-out graphs, {fid['nodes']} nodes): "
                  f"{fid['node_agreement']:.4f} of nodes  " + _per(fid["per_output"]))
     if "teacher_vs_reference" in fid:
+        who = (f"; of the {fid['disagreements']} nodes where student and teacher disagree, "
+               f"{fid['disagreements_teacher_wrong_student_exact']} are teacher errors the student gets exactly right"
+               if fid["disagreements"] else "")
         lines.append(f"    the teacher itself agrees with the reference on {fid['teacher_vs_reference']:.4f} of these "
-                     f"nodes; of the {fid['disagreements']} nodes where student and teacher disagree, "
-                     f"{fid['disagreements_teacher_wrong_student_exact']} are teacher errors the student gets exactly "
-                     "right")
+                     f"nodes{who}")
     if "reference" in v:
         lines.append("agreement with the reference executor:")
         lines.append("    scale  nodes        graphs  node exact  graph exact  per output")
