@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--samples", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--decoder", default="wide", choices=["wide", "embedding"],
+                   help="aligned only: 'embedding' makes every head a linear read-out of the embedding")
+    p.add_argument("--value-weight", type=float, default=1.0,
+                   help="aligned only: weight of the numeric value loss (the real-valued zoo uses 100)")
     p.add_argument("--force", action="store_true")
     p = t.add_parser("eval", help="accuracy of a teacher against the reference executor")
     p.add_argument("checkpoint")

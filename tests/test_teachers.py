@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pickle
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,3 +224,15 @@ def test_wrong_architecture_and_missing_fields_are_refused(reach, tiny, tmp_path
     _one_line_error(bad, reach)  # an aligned config/weights under a transformer header
     (tmp_path / "plain.safetensors").write_bytes(st_save({"w": torch.zeros(2)}))
     assert "header" in _one_line_error(tmp_path / "plain.safetensors", reach)
+
+
+def test_teacher_train_cli_decoder_flags(tmp_path: Path) -> None:
+    out = tmp_path / "t.safetensors"
+    base = [sys.executable, "-m", "dpdsl", "teacher", "train", str(SPECS / "bellman_ford.dp"), "-o", str(out),
+            "--hidden", "16", "--epochs", "1", "--samples", "8"]
+    bad = subprocess.run(base + ["--value-weight", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--value-weight must be > 0" in bad.stderr and not out.exists()
+    ok = subprocess.run(base + ["--decoder", "embedding", "--value-weight", "100"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    cfg = checkpoint_info(out)["config"]
+    assert cfg["decoder"] == "embedding" and cfg["value_weight"] == 100.0

@@ -23,6 +23,10 @@ def main(args) -> int:
         for k, v in kw.items():
             if v < 1:
                 raise UserError(f"--{k} must be >= 1, got {v}")
+        if not args.value_weight > 0:
+            raise UserError(f"--value-weight must be > 0, got {args.value_weight}")
+        if args.arch == "aligned":
+            kw.update(decoder=args.decoder, value_weight=args.value_weight)
         teacher, metrics = train_teacher(spec, arch=args.arch, hidden=args.hidden, seed=args.seed,
                                          log=print, **kw)
         path = save_teacher(teacher, out, metrics, overwrite=args.force)
