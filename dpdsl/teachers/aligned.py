@@ -10,6 +10,12 @@ Processor: for every relation the spec's views use, a message MLP over (h_u, h_v
 sum / max / min / mean aggregation (empty neighbourhoods explicitly 0, plus degree features so the
 network can tell "empty" from "0"), then an update MLP with LayerNorm and a residual connection.
 
+Decoders (``config["decoder"]``): "wide" heads are MLPs over [h, value aggregates, raw features], so a
+decision such as ``best < dist`` can be taken inside a head and never appear in h (the first shipped
+teachers; their Bellman-Ford embedding did not represent it). "embedding" bounds h with tanh and makes
+every head a *linear* read-out of h alone: whatever the teacher decides is, by construction, linearly
+present in the embedding the distiller probes. The real-valued zoo teachers use it.
+
 Outputs: node-typed outputs that select a neighbour (``argmin over in-edges ...``) have a learned
 pointer head that scores every candidate along the relation plus the node itself and takes the argmax.
 All other outputs are *computed* by evaluating the spec's (known) output expression with the executor
@@ -179,7 +185,8 @@ class AlignedNet(nn.Module):
     over (h_u, h_v, e_uv), and ``value_channels`` narrow "value" messages over the raw (scaled)
     features of u, v and the edge, which carry numbers like ``dist[u] + w[u, v]`` exactly through the
     aggregation. The update MLP (with LayerNorm) sees both; the state heads see the new embedding plus
-    the value channels and the node's own raw features.
+    the value channels and the node's own raw features ("wide") or the embedding alone ("embedding");
+    numeric heads always *select* among the value candidates, so values stay exact-ish either way.
     """
 
     def __init__(self, config: dict) -> None:
