@@ -2,14 +2,16 @@
 
 A student is the spec (text + hash) plus, per state field, the predicates its tree tests, the terms its
 leaves select, and the tree. It runs through the same skeleton as the reference executor
-(``dpdsl.execute.run_skeleton``), with each transition evaluated as vectorised torch: predicates ->
-``[N, P]`` bools, tree -> leaf class per node by gather, leaf class -> value by gather over terms.
+(``dpdsl.execute.run_skeleton``), with each tree compiled once into a closure of nested ``torch.where``
+over the predicates and terms it uses: one torch op per split and per feature node, nothing stacked
+(the generic ``[N, P]`` bools -> ``predict_torch`` -> gather evaluation is kept as the tested oracle).
 Artifacts are JSON only (no pickle); ``student.json`` is deterministic for a seed.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ from dpdsl.api import load_spec_text
 from dpdsl.distill import tree as T
 from dpdsl.distill.features import FeatureSet, evaluate_features, typed_features
 from dpdsl.errors import CheckpointError, UserError
-from dpdsl.execute import RunResult, Transition, run_skeleton
+from dpdsl.execute import LocalFn, RunResult, Transition, compile_local, run_skeleton
+from dpdsl.frontend import ast as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 
@@ -39,6 +42,20 @@ class FieldTree:
         return T.to_rules(self.tree, self.features.predicate_names, self.features.term_names)
 
     def transition(self, spec: SpecIR) -> Transition:
+        """The tree compiled to nested ``torch.where`` over the predicates and terms it uses (each
+        evaluated once per call): a depth-1 tree costs one comparison and one ``where`` per round.
+        Bit-identical to :meth:`generic_transition`, which the tests hold it to."""
+        fn = compile_tree(spec, self.tree, self.features.predicates, self.features.terms,
+                          spec.states[self.features.field].type.dtype())
+
+        def run(**args: torch.Tensor) -> torch.Tensor:
+            return fn(args, int(next(iter(args.values())).shape[0]))
+
+        return run
+
+    def generic_transition(self, spec: SpecIR) -> Transition:
+        """The tree run generically: all features -> ``[N, P]`` bools, ``predict_torch``, gather over
+        all terms. Slower; kept as the oracle the compiled :meth:`transition` is tested against."""
         arrays = T.to_arrays(self.tree)
         kind = spec.states[self.features.field].type
 
@@ -52,6 +69,40 @@ class FieldTree:
             return values.gather(1, cls.unsqueeze(1)).squeeze(1)
 
         return run
+
+
+def compile_tree(spec: SpecIR, tree: T.Tree, predicates: Sequence[A.Expr], terms: Sequence[A.Expr],
+                 dtype: torch.dtype) -> LocalFn:
+    """A tree as one closure: evaluate the predicates (as bool) and terms (as ``dtype``) it uses, each
+    once, then select with nested ``torch.where``. ``where`` copies the chosen element exactly, as the
+    generic path's gather does, so values are the same bits; no ``[N, P]`` matrix is built."""
+    used_p: dict[int, int] = {}
+    used_t: dict[int, int] = {}
+
+    def build(t: T.Tree) -> Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor]:
+        if isinstance(t, T.Leaf):
+            j = used_t.setdefault(t.cls, len(used_t))
+            return lambda pv, tv: tv[j]
+        i = used_p.setdefault(t.pred, len(used_p))
+        yes, no = build(t.if_true), build(t.if_false)
+        return lambda pv, tv: torch.where(pv[i], yes(pv, tv), no(pv, tv))
+
+    select = build(tree)
+    pfns = [compile_local(spec, predicates[k]) for k in used_p]
+    tfns = [compile_local(spec, terms[k]) for k in used_t]
+
+    def run(args: Mapping[str, torch.Tensor], n: int) -> torch.Tensor:
+        pv = [_column(f(args, n), n, torch.bool) for f in pfns]
+        tv = [_column(f(args, n), n, dtype) for f in tfns]
+        return select(pv, tv)
+
+    return run
+
+
+def _column(v: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """One feature's values as ``evaluate_features`` stores a column: ``[n]`` of ``dtype``."""
+    v = v.expand(n) if v.dim() == 0 else v
+    return v if v.dtype == dtype else v.to(dtype)
 
 
 def prune_features(features: FeatureSet, tree: T.Tree) -> tuple[FeatureSet, T.Tree]:
