@@ -72,7 +72,7 @@ class Aggregator:
             out = torch.where(cnt > 0, tot / cnt.clamp(min=1), torch.as_tensor(float(self.identity)))
             return out
         out = torch.full((num_nodes,), float(self.identity), dtype=torch.float64)
-        out = out.scatter_reduce(0, me, values, reduce=self.reduce, include_self=True)
+        out.scatter_reduce_(0, me, values, reduce=self.reduce, include_self=True)  # in place: one copy less
         return out > 0.5 if self.returns_bool else out
 
     @property
