@@ -179,7 +179,9 @@ def train_teacher(
     """Train a zoo teacher on seeded samples of the spec's distribution; returns (teacher, metrics).
 
     ``samples`` graphs (sizes ``nodes`` or the spec's), Adam with cosine decay and gradient clipping.
-    ``linear_channels`` (aligned only) adds purely affine value messages. ``noise`` (aligned only)
+    ``linear_channels`` (aligned only) adds purely affine value messages; ``decoder`` ("wide" or
+    "embedding", see ``dpdsl.teachers.aligned``) and ``value_weight`` (scales the numeric value loss;
+    the real-valued zoo teachers use 100) are aligned-only too. ``noise`` (aligned only)
     perturbs teacher-forced real-valued state features so the free-running
     loop tolerates its own small errors. ``layers``/``heads`` are the transformer's. ``metrics`` holds
     per-epoch loss and free-running validation accuracy, the training time and the parameter count.
@@ -297,7 +299,7 @@ def init_teacher(spec: SpecIR, *, arch: str = "aligned", hidden: int = 128, seed
 
 
 def _aligned_loss(teacher: AlignedTeacher, items: list[_Item], chunk: list[tuple[int, int]], noise: float,
-                  gen: torch.Generator, value_weight: float = 1.0) -> torch.Tensor:
+                  gen: torch.Generator, value_weight: float) -> torch.Tensor:
     net = teacher.net
     its = [items[g] for g, _ in chunk]
     b = _collate(its, net.relations)
