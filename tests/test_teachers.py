@@ -222,6 +222,8 @@ def test_wrong_architecture_and_missing_fields_are_refused(reach, tiny, tmp_path
     assert "config" in _one_line_error(bad, reach)
     bad = _with_header(path, tmp_path / "swap.safetensors", lambda h: h.update(arch="transformer"))
     _one_line_error(bad, reach)  # an aligned config/weights under a transformer header
+    bad = _with_header(path, tmp_path / "dec.safetensors", lambda h: h["config"].update(decoder="bogus"))
+    assert "unknown aligned decoder 'bogus'" in _one_line_error(bad, reach)
     (tmp_path / "plain.safetensors").write_bytes(st_save({"w": torch.zeros(2)}))
     assert "header" in _one_line_error(tmp_path / "plain.safetensors", reach)
 
