@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
+from dpdsl.expr.unparse import unparse
 from dpdsl.frontend import ast as A
-from dpdsl.frontend.unparse import unparse
 from dpdsl.ir import SpecIR
 from dpdsl.registry import AGGREGATORS, FUNCTIONS, RELATIONS
 from dpdsl.types import BOOL

@@ -1,7 +1,9 @@
 """The reference executor: runs a spec as an exact DP, vectorised in torch over nodes and edges.
 
-The same machinery runs students: ``run_skeleton`` takes one transition callable per state field
-(the reference expression compiled here, or a decision tree) and does everything else — init, views
+Expressions are compiled once per run by the expression core's torch backend (``dpdsl.expr.torch_eval``);
+the node and edge evaluators below say what names read on a graph. The same machinery runs students:
+``run_skeleton`` takes one transition callable per state field (the reference expression compiled
+here, or a decision tree) and does everything else — init, views
 through the registry's aggregators, per-graph round caps, early exit at a fixpoint, outputs, and the
 per-round trajectory teachers train on. There is no Python loop over nodes or edges; the only loops
 are over rounds and over the (few) nodes of an expression tree.
@@ -17,10 +19,12 @@ import numpy as np
 import torch
 
 from dpdsl.errors import UserError
-from dpdsl.frontend import ast as A
+from dpdsl.expr import nodes as A
+from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
-from dpdsl.registry import AGGREGATORS, FUNCTIONS, RELATIONS
+from dpdsl.registry import AGGREGATORS, RELATIONS
+from dpdsl.tolerances import round_caps
 from dpdsl.types import BOOL
 
 Transition = Callable[..., torch.Tensor]
@@ -45,87 +49,60 @@ class Context:
         return self._rel_cache[name]
 
 
-def _const(x: float | bool, like_n: int) -> torch.Tensor:
-    if isinstance(x, bool):
-        return torch.full((like_n,), x, dtype=torch.bool)
-    return torch.full((like_n,), float(x), dtype=torch.float64)
+class NodeEvaluator(TorchEvaluator):
+    """Expressions over a whole graph (init, rounds, views, outputs): ``env`` is the run's ``Context``."""
 
-
-def evaluate(e: A.Expr, ctx: Context, edges: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """Evaluate a typed expression to a tensor over nodes (or over edges inside an aggregate)."""
-    size = ctx.graph.num_nodes if edges is None else int(edges[0].shape[0])
-    if isinstance(e, A.Num):
-        return _const(e.value, size)
-    if isinstance(e, A.Bool):
-        return _const(e.value, size)
-    if isinstance(e, A.Name):
+    def name(self, e: A.Name) -> Fn:
+        key = e.name
         if e.kind == "state":
-            return ctx.state[e.name]
+            return lambda c, rows: c.state[key]
         if e.kind == "input":
-            return ctx.graph.node[e.name]
+            return lambda c, rows: c.graph.node[key]
         if e.kind == "view":
-            return ctx.views[e.name]
-        if e.kind == "param":
-            return _const(ctx.spec.params[e.name].value, size)
+            return lambda c, rows: c.views[key]
         if e.kind == "builtin":
-            return ctx.builtins[e.name] if edges is None else ctx.builtins[e.name].index_select(0, edges[1])
-        if e.kind == "label":
-            return _const(float(e.type.labels.index(e.name)), size)
-        raise AssertionError(f"unresolved name {e.name}")
-    if isinstance(e, A.Index):
-        assert edges is not None
-        nbr, me = edges
+            return lambda c, rows: c.builtins[key]
+        return super().name(e)
+
+    def visit_Agg(self, e: A.Agg) -> Fn:
+        body = EdgeEvaluator(self.params).compile(e.body)
+        agg_name, rel = e.agg, e.relation
+
+        def run(c: Context, rows: int) -> torch.Tensor:
+            nbr, me = c.relation(rel)
+            values = body((c, nbr, me), int(nbr.shape[0]))
+            agg = AGGREGATORS[agg_name]  # looked up per call: plugins may re-register an aggregator
+            out = agg.aggregate(values, me, nbr, c.graph.num_nodes)
+            if agg.selects and c.graph.batch is not None:
+                # argmin/argmax return batch-global neighbour ids; node ids are local to each graph (as `id`)
+                out = out - (torch.arange(c.graph.num_nodes, dtype=out.dtype) - c.builtins["id"])
+            return out
+
+        return run
+
+
+class EdgeEvaluator(TorchEvaluator):
+    """The body of an aggregate, one row per edge of its relation: ``env`` is ``(ctx, nbr, me)``."""
+
+    def name(self, e: A.Name) -> Fn:
+        if e.kind != "builtin":  # the checker allows only builtins bare inside an aggregate
+            return super().name(e)
+        key = e.name
+        return lambda env, rows: env[0].builtins[key].index_select(0, env[2])
+
+    def visit_Index(self, e: A.Index) -> Fn:
+        key = e.name
         if e.site == "edge":
-            return ctx.graph.edge[e.name]
-        src = ctx.state[e.name] if e.kind == "state" else ctx.graph.node[e.name]
-        # index_select, not src[nbr]: same values, ~4x faster gather on CPU (benchmarks/reference.py)
-        return src.index_select(0, nbr if e.site == "nbr" else me)
-    if isinstance(e, A.Unary):
-        x = evaluate(e.x, ctx, edges)
-        return ~x if e.op == "not" else -x
-    if isinstance(e, A.Binary):
-        a, b = evaluate(e.a, ctx, edges), evaluate(e.b, ctx, edges)
-        return BINARY_OPS[e.op](a, b)
-    if isinstance(e, A.Cond):
-        c = evaluate(e.cond, ctx, edges)
-        return torch.where(c, evaluate(e.then, ctx, edges), evaluate(e.other, ctx, edges))
-    if isinstance(e, A.Call):
-        return FUNCTIONS[e.fn].torch_fn(*[evaluate(a, ctx, edges) for a in e.args])
-    if isinstance(e, A.Agg):
-        return aggregate(e, ctx)
-    raise AssertionError(f"cannot evaluate {type(e).__name__}")
+            return lambda env, rows: env[0].graph.edge[key]
+        at = 1 if e.site == "nbr" else 2
+        if e.kind == "state":  # index_select, not src[nbr]: same values, ~4x faster gather on CPU
+            return lambda env, rows: env[0].state[key].index_select(0, env[at])
+        return lambda env, rows: env[0].graph.node[key].index_select(0, env[at])
 
 
-def aggregate(e: A.Agg, ctx: Context) -> torch.Tensor:
-    """One view: gather along the relation, evaluate the body per edge, reduce with the registry."""
-    nbr, me = ctx.relation(e.relation)
-    values = evaluate(e.body, ctx, (nbr, me))
-    agg = AGGREGATORS[e.agg]
-    out = agg.aggregate(values, me, nbr, ctx.graph.num_nodes)
-    if agg.selects and ctx.graph.batch is not None:
-        # argmin/argmax return batch-global neighbour indices; node ids are local to each graph (as `id`)
-        out = out - (torch.arange(ctx.graph.num_nodes, dtype=out.dtype) - ctx.builtins["id"])
-    return out
-
-
-def _div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a / b
-
-
-BINARY_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "+": torch.add,
-    "-": torch.sub,
-    "*": torch.mul,
-    "/": _div,
-    "<": torch.lt,
-    "<=": torch.le,
-    ">": torch.gt,
-    ">=": torch.ge,
-    "==": torch.eq,
-    "!=": torch.ne,
-    "and": torch.logical_and,
-    "or": torch.logical_or,
-}
+def evaluate(e: A.Expr, ctx: Context) -> torch.Tensor:
+    """Evaluate a typed expression over the nodes of a context (compiles it; runs compile once)."""
+    return NodeEvaluator(ctx.spec.param_values).compile(e)(ctx, ctx.graph.num_nodes)
 
 
 def tree_depths(graph: Graph) -> torch.Tensor:
@@ -177,66 +154,15 @@ def reference_transitions(spec: SpecIR) -> dict[str, Transition]:
         if st.reference is None:
             raise UserError(f"{spec.filename}: state '{name}' has no reference transition; add "
                             f"'reference {name} = ...' to run the reference executor")
-        out[name] = _expr_transition(spec, st.reference)
+        out[name] = local_transition(compile_local(spec.param_values, st.reference))
     return out
 
 
-def local_context(spec: SpecIR, args: Mapping[str, torch.Tensor]) -> Context:
-    """A context holding only a transition's local arguments: what references, predicates and terms
-    of a state field may read (the checker guarantees they read nothing else)."""
-    n = int(next(iter(args.values())).shape[0])
-    ctx = Context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
-    for k, v in args.items():
-        if k in spec.states:
-            ctx.state[k] = v
-        elif k in spec.views:
-            ctx.views[k] = v
-        else:
-            ctx.graph.node[k] = v
-    return ctx
+def local_transition(fn: LocalFn) -> Transition:
+    """A compiled node-local expression as a transition callable (keyword arguments by name)."""
 
-
-LocalFn = Callable[[Mapping[str, torch.Tensor], int], torch.Tensor]
-"""``fn(local_args, num_nodes) -> tensor``: a node-local expression compiled by :func:`compile_local`."""
-
-
-def compile_local(spec: SpecIR, e: A.Expr) -> LocalFn:
-    """``evaluate(e, local_context(spec, args))`` as a closure: the same torch ops on the same tensors,
-    without walking the expression and building a context every round (students run their predicates
-    and terms through this). Anything that is not node-local arithmetic falls back to ``evaluate``."""
-    if isinstance(e, (A.Num, A.Bool)):
-        value = e.value
-        return lambda args, n: _const(value, n)
-    if isinstance(e, A.Name) and e.kind in ("state", "input", "view"):
-        name = e.name
-        return lambda args, n: args[name]
-    if isinstance(e, A.Name) and e.kind == "param":
-        value = spec.params[e.name].value
-        return lambda args, n: _const(value, n)
-    if isinstance(e, A.Name) and e.kind == "label":
-        value = float(e.type.labels.index(e.name))
-        return lambda args, n: _const(value, n)
-    if isinstance(e, A.Unary):
-        fx = compile_local(spec, e.x)
-        if e.op == "not":
-            return lambda args, n: ~fx(args, n)
-        return lambda args, n: -fx(args, n)
-    if isinstance(e, A.Binary):
-        op, fa, fb = BINARY_OPS[e.op], compile_local(spec, e.a), compile_local(spec, e.b)
-        return lambda args, n: op(fa(args, n), fb(args, n))
-    if isinstance(e, A.Cond):
-        fc, ft, fo = compile_local(spec, e.cond), compile_local(spec, e.then), compile_local(spec, e.other)
-        return lambda args, n: torch.where(fc(args, n), ft(args, n), fo(args, n))
-    if isinstance(e, A.Call):
-        fn_name, fargs = e.fn, [compile_local(spec, a) for a in e.args]
-        # looked up per call, as ``evaluate`` does, so a plugin re-registering a function is seen
-        return lambda args, n: FUNCTIONS[fn_name].torch_fn(*[f(args, n) for f in fargs])
-    return lambda args, n: evaluate(e, local_context(spec, args))
-
-
-def _expr_transition(spec: SpecIR, expr: A.Expr) -> Transition:
     def run(**args: torch.Tensor) -> torch.Tensor:
-        return evaluate(expr, local_context(spec, args))
+        return fn(args, int(next(iter(args.values())).shape[0]))
 
     return run
 
@@ -276,12 +202,11 @@ def run_skeleton(
     ctx = make_context(spec, graph)
     g = ctx.graph
     n = g.num_nodes
+    compiler = NodeEvaluator(spec.param_values)
     for name, st in spec.states.items():
-        ctx.state[name] = _cast(evaluate(st.init, ctx), st.type.kind, n)
-    cap_nodes = evaluate(spec.rounds.expr, ctx)
-    cap_nodes = torch.nan_to_num(cap_nodes, posinf=0.0).clamp(min=0)
-    if max_rounds is not None:
-        cap_nodes = cap_nodes.clamp(max=max_rounds)
+        ctx.state[name] = _cast(compiler.compile(st.init)(ctx, n), st.type.kind, n)
+    cap_nodes = round_caps(compiler.compile(spec.rounds.expr)(ctx, n), max_rounds)
+    view_fns = {name: compiler.compile(v.agg) for name, v in spec.views.items()}
     total = int(cap_nodes.max().item()) if n else 0
     all_active_until = int(cap_nodes.min().item()) if n else 0  # below this round no node is capped
     batch = g.node_batch()
@@ -292,7 +217,7 @@ def run_skeleton(
     track = spec.rounds.fixpoint  # otherwise rounds are the caps and changes need no tracking
     single = g.num_graphs == 1  # a single graph needs only "did anything change", not which nodes did
     for t in range(1, total + 1):
-        ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
+        ctx.views = {name: fn(ctx, n) for name, fn in view_fns.items()}
         if record:
             vtraj.append(dict(ctx.views))
         active = cap_nodes >= t if t > all_active_until else None
@@ -328,8 +253,8 @@ def run_skeleton(
         caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap_nodes, "amax")
         rounds = caps.long()
     if not views_current:
-        ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
-    outputs = {name: _cast(evaluate(o.expr, ctx), o.type.kind, n) for name, o in spec.outputs.items()}
+        ctx.views = {name: fn(ctx, n) for name, fn in view_fns.items()}
+    outputs = {name: _cast(compiler.compile(o.expr)(ctx, n), o.type.kind, n) for name, o in spec.outputs.items()}
     return RunResult(outputs, rounds, traj, dict(ctx.state), graph, vtraj)
 
 
