@@ -21,6 +21,7 @@ import torch
 from dpdsl.errors import UserError
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
+from dpdsl.frontier import Frontier
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.registry import AGGREGATORS, RELATIONS
@@ -65,24 +66,43 @@ class NodeEvaluator(TorchEvaluator):
         return super().name(e)
 
     def visit_Agg(self, e: A.Agg) -> Fn:
-        body = EdgeEvaluator(self.params).compile(e.body)
-        agg_name, rel = e.agg, e.relation
+        return CompiledAgg(self.params, e)
 
-        def run(c: Context, rows: int) -> torch.Tensor:
-            nbr, me = c.relation(rel)
-            values = body((c, nbr, me), int(nbr.shape[0]))
-            agg = AGGREGATORS[agg_name]  # looked up per call: plugins may re-register an aggregator
-            out = agg.aggregate(values, me, nbr, c.graph.num_nodes)
-            if agg.selects and c.graph.batch is not None:
-                # argmin/argmax return batch-global neighbour ids; node ids are local to each graph (as `id`)
-                out = out - (torch.arange(c.graph.num_nodes, dtype=out.dtype) - c.builtins["id"])
-            return out
 
-        return run
+class CompiledAgg:
+    """One aggregate, compiled once: over every node (``agg(ctx, rows)``), or over a sorted subset of
+    nodes from the edges into them (``agg.on(ctx, nodes, eids)``, what frontier rounds run)."""
+
+    def __init__(self, params: Mapping[str, float], e: A.Agg) -> None:
+        self.body = EdgeEvaluator(params).compile(e.body)
+        self.agg_name, self.relation = e.agg, e.relation
+
+    def __call__(self, c: Context, rows: int) -> torch.Tensor:
+        nbr, me = c.relation(self.relation)
+        values = self.body((c, nbr, me, None), int(nbr.shape[0]))
+        agg = AGGREGATORS[self.agg_name]  # looked up per call: plugins may re-register an aggregator
+        out = agg.aggregate(values, me, nbr, c.graph.num_nodes)
+        if agg.selects and c.graph.batch is not None:
+            # argmin/argmax return batch-global neighbour ids; node ids are local to each graph (as `id`)
+            out = out - (torch.arange(c.graph.num_nodes, dtype=out.dtype) - c.builtins["id"])
+        return out
+
+    def on(self, c: Context, nodes: torch.Tensor, eids: torch.Tensor) -> torch.Tensor:
+        """Values at ``nodes`` (sorted, unique) from their edges ``eids`` (grouped by node, each group in
+        edge order): the same reduction over the same values in the same order as ``__call__``."""
+        nbr, me = c.relation(self.relation)
+        nbr, me = nbr.index_select(0, eids), me.index_select(0, eids)
+        values = self.body((c, nbr, me, eids), int(eids.shape[0]))
+        agg = AGGREGATORS[self.agg_name]
+        out = agg.aggregate(values, torch.searchsorted(nodes, me), nbr, int(nodes.shape[0]), own=nodes)
+        if agg.selects and c.graph.batch is not None:
+            out = out - (nodes.to(out.dtype) - c.builtins["id"].index_select(0, nodes))
+        return out
 
 
 class EdgeEvaluator(TorchEvaluator):
-    """The body of an aggregate, one row per edge of its relation: ``env`` is ``(ctx, nbr, me)``."""
+    """The body of an aggregate, one row per edge of its relation: ``env`` is ``(ctx, nbr, me, eids)``
+    (``eids`` None for all edges, else the edge ids of the rows)."""
 
     def name(self, e: A.Name) -> Fn:
         if e.kind != "builtin":  # the checker allows only builtins bare inside an aggregate
@@ -93,7 +113,8 @@ class EdgeEvaluator(TorchEvaluator):
     def visit_Index(self, e: A.Index) -> Fn:
         key = e.name
         if e.site == "edge":
-            return lambda env, rows: env[0].graph.edge[key]
+            return lambda env, rows: (env[0].graph.edge[key] if env[3] is None
+                                      else env[0].graph.edge[key].index_select(0, env[3]))
         at = 1 if e.site == "nbr" else 2
         if e.kind == "state":  # index_select, not src[nbr]: same values, ~4x faster gather on CPU
             return lambda env, rows: env[0].state[key].index_select(0, env[at])
@@ -193,69 +214,126 @@ def run_skeleton(
     *,
     record: bool = False,
     max_rounds: int | None = None,
+    frontier: bool = True,
 ) -> RunResult:
     """Run init, then rounds of views + transitions, then outputs; exact DP semantics.
 
     Each graph of a batch runs for its own declared number of rounds (nodes of finished graphs keep
-    their state); with ``until fixpoint`` the whole run stops once no state changes anywhere.
+    their state); with ``until fixpoint`` the whole run stops once no state changes anywhere. With
+    ``frontier`` (the default) a round recomputes only the nodes whose arguments can have changed
+    (see :mod:`dpdsl.frontier`); the results are bit-identical to the dense rounds (``frontier=False``).
     """
-    ctx = make_context(spec, graph)
-    g = ctx.graph
-    n = g.num_nodes
-    compiler = NodeEvaluator(spec.param_values)
-    for name, st in spec.states.items():
-        ctx.state[name] = _cast(compiler.compile(st.init)(ctx, n), st.type.kind, n)
-    cap_nodes = round_caps(compiler.compile(spec.rounds.expr)(ctx, n), max_rounds)
-    view_fns = {name: compiler.compile(v.agg) for name, v in spec.views.items()}
-    total = int(cap_nodes.max().item()) if n else 0
-    all_active_until = int(cap_nodes.min().item()) if n else 0  # below this round no node is capped
-    batch = g.node_batch()
-    rounds = torch.zeros(g.num_graphs, dtype=torch.long)
-    traj = [dict(ctx.state)] if record else []
+    run = _Run(spec, graph, transitions, max_rounds)
+    sparse = frontier and not record and Frontier.applies(spec)
+    fr = Frontier(run.ctx, run.view_fns) if sparse else None
+    traj = [dict(run.ctx.state)] if record else []
     vtraj: list[dict[str, torch.Tensor]] = []
+    changed: torch.Tensor | None = None  # nodes that changed in the previous round (None: all may have)
     views_current = False  # whether ctx.views were computed from the final state
-    track = spec.rounds.fixpoint  # otherwise rounds are the caps and changes need no tracking
-    single = g.num_graphs == 1  # a single graph needs only "did anything change", not which nodes did
-    for t in range(1, total + 1):
-        ctx.views = {name: fn(ctx, n) for name, fn in view_fns.items()}
+    for t in range(1, run.total + 1):
+        if fr is not None and changed is not None and (nodes := fr.affected(changed)) is not None:
+            changed = run.sparse_round(t, nodes, fr)
+        else:
+            changed = run.dense_round(t, track=fr is not None)
         if record:
-            vtraj.append(dict(ctx.views))
-        active = cap_nodes >= t if t > all_active_until else None
-        new = {}
-        changed = torch.zeros(n, dtype=torch.bool) if track and not single else None
-        any_changed = False
+            vtraj.append(dict(run.ctx.views))
+            traj.append(dict(run.ctx.state))
+        if run.done(t, changed):
+            views_current = True  # the state did not change, so this round's views are final
+            break
+    return run.finish(views_current, traj, vtraj)
+
+
+class _Run:
+    """One execution: the context, compiled expressions, round caps and per-graph round counts."""
+
+    def __init__(self, spec: SpecIR, graph: Graph, transitions: Mapping[str, Transition],
+                 max_rounds: int | None) -> None:
+        self.spec, self.graph, self.transitions = spec, graph, transitions
+        self.ctx = ctx = make_context(spec, graph)
+        self.n = n = ctx.graph.num_nodes
+        self.compiler = NodeEvaluator(spec.param_values)
         for name, st in spec.states.items():
-            val = _cast(transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
+            ctx.state[name] = _cast(self.compiler.compile(st.init)(ctx, n), st.type.kind, n)
+        self.caps = round_caps(self.compiler.compile(spec.rounds.expr)(ctx, n), max_rounds)
+        self.view_fns = {name: self.compiler.compile(v.agg) for name, v in spec.views.items()}
+        self.total = int(self.caps.max().item()) if n else 0
+        self.all_active_until = int(self.caps.min().item()) if n else 0  # below this round no node is capped
+        self.batch = ctx.graph.node_batch()
+        self.rounds = torch.zeros(ctx.graph.num_graphs, dtype=torch.long)
+        self.single = ctx.graph.num_graphs == 1  # one graph: "did anything change" suffices
+
+    def dense_round(self, t: int, track: bool) -> torch.Tensor | bool | None:
+        """Every view and every node's transition. Returns the changed nodes (a mask) when ``track`` or
+        a batch needs per-graph round counts, a bool for a single graph, None when nothing tracks."""
+        ctx, n, spec = self.ctx, self.n, self.spec
+        ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
+        active = self.caps >= t if t > self.all_active_until else None
+        fixpoint = spec.rounds.fixpoint
+        mask = torch.zeros(n, dtype=torch.bool) if track or (fixpoint and not self.single) else None
+        any_changed, new = False, {}
+        for name, st in spec.states.items():
+            val = _cast(self.transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
             if active is not None:
                 val = torch.where(active, val, ctx.state[name])
-            if changed is not None:
-                changed |= _differs(val, ctx.state[name])
-            elif track and not any_changed:
+            if mask is not None:
+                mask |= _differs(val, ctx.state[name])
+            elif fixpoint and not any_changed:
                 any_changed = _any_differs(val, ctx.state[name])
             new[name] = val
         ctx.state = new
-        if record:
-            traj.append(dict(new))
-        if not track:
-            continue
-        if not (any_changed if changed is None else changed.any()):
-            views_current = True  # the state did not change, so this round's views are final
-            break
-        if single:  # no per-graph bookkeeping (nonzero + index_put)
-            rounds.fill_(t)
+        return mask if mask is not None else (any_changed if fixpoint else None)
+
+    def sparse_round(self, t: int, nodes: torch.Tensor, fr: Frontier) -> torch.Tensor:
+        """Views and transitions at ``nodes`` only (sorted ids); returns the ids that changed."""
+        ctx, spec = self.ctx, self.spec
+        if t > self.all_active_until:
+            nodes = nodes[self.caps.index_select(0, nodes) >= t]
+        fr.update_views(nodes)
+        k = int(nodes.shape[0])
+        moved = torch.zeros(k, dtype=torch.bool)
+        new = {}
+        for name, st in spec.states.items():
+            args = {a: v.index_select(0, nodes) for a, v in local_args(spec, ctx, name).items()}
+            val = _cast(self.transitions[name](**args), st.type.kind, k)
+            moved |= _differs(val, ctx.state[name].index_select(0, nodes))
+            new[name] = val
+        hit = nodes[moved]
+        for name, val in new.items():  # in place: the frontier owns these tensors (Frontier.affected)
+            ctx.state[name].index_put_((hit,), val[moved])
+        return hit
+
+    def done(self, t: int, changed: torch.Tensor | bool | None) -> bool:
+        """Record round ``t`` in the per-graph counts; whether the run has reached its fixpoint."""
+        if changed is None:
+            return False
+        if isinstance(changed, bool):
+            anything = changed
         else:
-            assert changed is not None
-            graphs_changed = torch.zeros(g.num_graphs, dtype=torch.bool).index_put_(
-                (batch[changed],), torch.tensor(True)
-            )
-            rounds = torch.where(graphs_changed, torch.full_like(rounds, t), rounds)
-    if not spec.rounds.fixpoint:
-        caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap_nodes, "amax")
-        rounds = caps.long()
-    if not views_current:
-        ctx.views = {name: fn(ctx, n) for name, fn in view_fns.items()}
-    outputs = {name: _cast(compiler.compile(o.expr)(ctx, n), o.type.kind, n) for name, o in spec.outputs.items()}
-    return RunResult(outputs, rounds, traj, dict(ctx.state), graph, vtraj)
+            anything = bool(changed.any()) if changed.dtype == torch.bool else changed.numel() > 0
+        if not anything:
+            return True
+        if self.single:
+            self.rounds.fill_(t)
+            return False
+        ids = changed.nonzero().squeeze(1) if changed.dtype == torch.bool else changed
+        hit = torch.zeros(self.ctx.graph.num_graphs, dtype=torch.bool).index_put_(
+            (self.batch.index_select(0, ids),), torch.tensor(True))
+        self.rounds = torch.where(hit, torch.full_like(self.rounds, t), self.rounds)
+        return False
+
+    def finish(self, views_current: bool, traj: list, vtraj: list) -> RunResult:
+        ctx, n, spec = self.ctx, self.n, self.spec
+        rounds = self.rounds
+        if not spec.rounds.fixpoint:
+            caps = torch.zeros(ctx.graph.num_graphs, dtype=torch.float64).scatter_reduce(
+                0, self.batch, self.caps, "amax")
+            rounds = caps.long()
+        if not views_current:
+            ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
+        outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
+                   for name, o in spec.outputs.items()}
+        return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj)
 
 
 def _differs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
