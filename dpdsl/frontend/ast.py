@@ -1,6 +1,6 @@
 """Syntax tree of a ``.dp`` spec: one typed declaration class per declaration kind, with positions.
 
-Each grammar declaration (``graph_decl``, ``input_decl``, ... in ``grammars/dp.lark``) has its own frozen
+Each declaration rule of the base grammar (``graph_decl``, ``input_decl``, ...) has its own frozen
 dataclass, so every field means one thing (an input's ``site`` is ``node``/``edge``; a sample clause's
 sampler is ``sampler``) and a checker pass asks for exactly the kind it handles. ``KEYWORD`` is the kind's
 name as error messages spell it (``duplicate init dist``, ``already declared as input``).
