@@ -25,6 +25,8 @@ from dpdsl.frontier import Frontier
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.registry import AGGREGATORS, RELATIONS
+from dpdsl.runtime import differs as _differs
+from dpdsl.runtime import tree_depths
 from dpdsl.tolerances import round_caps
 from dpdsl.types import BOOL
 
@@ -126,19 +128,6 @@ def evaluate(e: A.Expr, ctx: Context) -> torch.Tensor:
     return NodeEvaluator(ctx.spec.param_values).compile(e)(ctx, ctx.graph.num_nodes)
 
 
-def tree_depths(graph: Graph) -> torch.Tensor:
-    """Depth of every node of a rooted forest (edges parent -> child), by vectorised relaxation."""
-    n = graph.num_nodes
-    depth = torch.zeros(n, dtype=torch.float64)
-    src, dst = graph.edge_index
-    for _ in range(n):
-        new = torch.zeros(n, dtype=torch.float64).scatter_reduce(0, dst, depth[src] + 1, "amax")
-        if torch.equal(new, depth):
-            break
-        depth = new
-    return depth
-
-
 def make_context(spec: SpecIR, graph: Graph) -> Context:
     """Prepare a graph for execution: directed view, builtins ``id``, ``n`` and (trees) ``height``."""
     g = graph.directed_view()
@@ -146,7 +135,7 @@ def make_context(spec: SpecIR, graph: Graph) -> Context:
     sizes = g.graph_sizes().to(torch.float64)
     builtins = {"id": torch.arange(g.num_nodes, dtype=torch.float64), "n": sizes[batch]}
     if spec.graph_kind == "tree":
-        depth = tree_depths(g)
+        depth = tree_depths(g.edge_index, g.num_nodes)
         height = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, depth, "amax")
         builtins["height"] = height[batch]
     if g.batch is not None:  # node ids are local to each graph
@@ -334,12 +323,6 @@ class _Run:
         outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
                    for name, o in spec.outputs.items()}
         return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj)
-
-
-def _differs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    if a.dtype == torch.bool:
-        return a != b
-    return ~((a == b) | (torch.isnan(a) & torch.isnan(b)))
 
 
 SERIAL_TEST_FROM = 32768

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dpdsl.runtime import fmax, fmin
 from dpdsl.types import BOOL, INT, NODE, REAL, T_BOOL, T_INT, T_NODE, T_REAL, Type
 
 SELF = "self"  # identity of argmin/argmax: an empty neighbourhood points to the node itself
@@ -140,17 +141,8 @@ class Function:
     accepts: tuple[str, ...]
     result: Callable[[list[Type]], Type]
     torch_fn: Callable[..., torch.Tensor]
-    source: str  # a Python expression template over {0}, {1}, ... or {args} for the emitted module
-
-
-def _reduce_pairwise(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
-    def fn(*xs: torch.Tensor) -> torch.Tensor:
-        out = xs[0]
-        for x in xs[1:]:
-            out = op(out, x)
-        return out
-
-    return fn
+    source: str  # a Python expression template over {0}, {1}, ... or {args} for the emitted module;
+    # it may call dpdsl.runtime helpers by their names there (_fmin, _fmax, _full: dpdsl.codegen.RUNTIME_NAMES)
 
 
 def _join_all(ts: list[Type]) -> Type:
@@ -168,9 +160,9 @@ def register_function(fn: Function) -> Function:
     return fn
 
 
-register_function(Function("min", 2, 8, (INT, REAL, NODE), _join_all, _reduce_pairwise(torch.minimum),
+register_function(Function("min", 2, 8, (INT, REAL, NODE), _join_all, fmin,
                            "_fmin({args})"))
-register_function(Function("max", 2, 8, (INT, REAL, NODE), _join_all, _reduce_pairwise(torch.maximum),
+register_function(Function("max", 2, 8, (INT, REAL, NODE), _join_all, fmax,
                            "_fmax({args})"))
 register_function(Function("abs", 1, 1, (INT, REAL), _join_all, torch.abs, "torch.abs({0})"))
 
