@@ -17,8 +17,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dpdsl import runtime
 from dpdsl.api import load_spec_text
-from dpdsl.codegen import emit
+from dpdsl.codegen import RUNTIME_NAMES, emit
 from dpdsl.execute import EdgeEvaluator, NodeEvaluator, reference_transitions, run_reference
 from dpdsl.expr import nodes as N
 from dpdsl.expr.fold import ConstFolder, fold
@@ -152,7 +153,8 @@ def run_source(e: N.Expr, args: dict[str, torch.Tensor]) -> torch.Tensor:
     """The Python-source backend's text, executed the way the emitted skeleton executes it."""
     n = int(next(iter(args.values())).shape[0])
     src = SourceGen(spec().param_values, "_N", {a: a for a in args}).visit(e)
-    namespace = vars(emitted_module(spec(), "dpdsl_test_core_skeleton")) | dict(args) | {"_N": n}
+    namespace = {alias: getattr(runtime, name) for alias, name in RUNTIME_NAMES.items()}
+    namespace |= {"torch": torch, "_N": n} | dict(args)
     return eval(compile(src, "<expr>", "eval"), namespace)
 
 
