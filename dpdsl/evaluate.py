@@ -79,9 +79,8 @@ def cli_main(args) -> int:
     result["student"] = evaluate_model(spec, lambda b: student.run(b).outputs, sizes, graphs=args.graphs,
                                        seed=args.seed, family=args.family)
     if args.teacher:
-        from dpdsl.teachers.checkpoint import load_teacher
-
         from dpdsl.distill.dataset import values_close
+        from dpdsl.teachers.checkpoint import load_teacher
 
         teacher = load_teacher(args.teacher, spec)
 

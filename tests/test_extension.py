@@ -13,11 +13,11 @@ in subprocesses. While the plugin is loaded, every shipped spec must parse and r
 from __future__ import annotations
 
 import importlib.util
-from importlib import resources
 import math
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
