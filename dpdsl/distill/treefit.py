@@ -9,9 +9,9 @@ all samples explained by their leaf's class (samples no class explains count aga
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.tree import DecisionTreeClassifier
 
 from dpdsl.distill.conjunctions import ROOT, Conj, candidate_set, evaluate
 from dpdsl.distill.tree import Leaf, Split, Tree, predict, simplify
@@ -21,6 +21,9 @@ _NEG = np.iinfo(np.int64).min // 4
 
 _CELL_BYTES = 64 * 2**20
 """Memory budget for one chunk of float64 cell indicators."""
+
+if TYPE_CHECKING:  # scikit-learn is imported only when CART runs: it costs ~1 s, and LRH never needs it
+    from sklearn.tree import DecisionTreeClassifier
 
 
 def _check_xe(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,6 +222,8 @@ class CartTreeFitter:
         self.random_state = random_state
 
     def _clf(self, alpha: float) -> DecisionTreeClassifier:
+        from sklearn.tree import DecisionTreeClassifier
+
         return DecisionTreeClassifier(
             max_depth=self.max_depth, ccp_alpha=alpha, random_state=self.random_state
         )
