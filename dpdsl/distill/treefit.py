@@ -1,4 +1,4 @@
-"""Fitting the tree transition (DESIGN §5.6): exact DP over probed conjunctions, or pruned CART.
+"""Fitting the tree transition (docs/architecture.md §6.6): exact DP over probed conjunctions, or pruned CART.
 
 Targets are an *explains matrix* ``E: bool[N, K]``: ``E[i, k]`` is True when leaf class k gives the right
 answer on sample i (several classes may, e.g. ``best`` and ``dist`` when they are equal). A leaf's class
