@@ -55,7 +55,7 @@ def hand_loop(g: Graph, source: int, *, fancy: bool = False) -> tuple[torch.Tens
     """The floor: relax every edge with one ``scatter_reduce_(amin)`` per round until nothing changes.
 
     The gather is ``index_select`` (about 4x faster on CPU than ``dist[src]``); ``fancy=True`` writes it
-    as ``dist[src]``, the way most hand-written loops (and DESIGN §7's 72 ms figure) do.
+    as ``dist[src]``, the way most hand-written loops do.
     """
     src, dst = g.edge_index[0], g.edge_index[1]
     w = g.edge["w"]

@@ -1,4 +1,4 @@
-"""Candidate features of an unknown transition (DESIGN §4): predicates for the tree's splits and the
+"""Candidate features of an unknown transition (docs/architecture.md §5): predicates for the tree's splits and the
 vocabulary of terms its leaves select.
 
 "Let the tree choose; let the DSL compute": internal nodes test predicates over the unknown's

@@ -1,4 +1,4 @@
-"""The typed IR of a checked spec (DESIGN §2): what every later stage reads.
+"""The typed IR of a checked spec (docs/architecture.md §2): what every later stage reads.
 
 Expressions inside are typed ``dpdsl.frontend.ast`` trees (the checker filled ``type`` and resolved
 names). The IR is immutable and carries the source text and its hash, so artifacts can record exactly

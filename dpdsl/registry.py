@@ -172,7 +172,8 @@ class Relation:
     """A neighbour relation. ``kinds`` are the graph kinds that have it.
 
     ``nbr_first`` says whether the written pair is ``nbr ARROW me`` (in-edges) or ``me ARROW nbr``
-    (out-edges); ``edges`` maps the graph's directed edge index to (nbr, me, edge id) arrays;
+    (out-edges); ``edges`` maps the graph's directed edge index to two tensors ``(nbr, me)``, one entry
+    per stored edge in edge order (so position i is edge i and edge inputs need no separate id);
     ``edge_order`` is how an edge input must be indexed: ``nbr_me`` (``w[u, v]`` for u -> v),
     ``me_nbr``, or ``any`` for symmetric relations.
     """

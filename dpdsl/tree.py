@@ -1,4 +1,4 @@
-"""The decision-tree transition format: predicates at splits, leaf classes at leaves.
+"""The decision-tree transition format (docs/architecture.md §5): predicates at splits, leaves.
 
 A tree is built from frozen dataclasses (hashable, comparable, so identical subtrees are detected with
 ``==``). For evaluation it is flattened into arrays (preorder node ids, root 0) and run for ``depth``

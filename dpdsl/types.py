@@ -1,4 +1,4 @@
-"""Value types of the DP model (DESIGN §2) and the tensor encoding every stage shares.
+"""Value types of the DP model (docs/architecture.md §2) and the tensor encoding every stage shares.
 
 Encoding: ``bool`` values are ``torch.bool`` tensors; ``int``, ``real``, ``node`` and ``enum`` values are
 float64 tensors (so ``inf``/``-inf`` are legal for ``int`` and ``real``; a ``node`` is a node index; an

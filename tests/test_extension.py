@@ -17,6 +17,7 @@ import math
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
@@ -32,12 +33,14 @@ from dpdsl.api import load_spec, load_spec_text
 from dpdsl.codegen import emit
 from dpdsl.errors import DslError
 from dpdsl.execute import reference_transitions, run_reference
-from dpdsl.frontend.parser import parse
+from dpdsl.frontend.parser import GRAMMAR_LOADER, base_grammar_text, parse
 from dpdsl.graphs.core import Graph, batch_graphs, unbatch_nodes
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
+# the base grammar as a plain file path (dpdsl is imported from the checkout or an editable install)
+BASE_GRAMMAR_FILE = Path(str(resources.files("dpdsl").joinpath("grammars", "dp.lark")))
 EXT = ROOT / "examples" / "grammar_extension"
 PLUGIN = EXT / "plugin.py"
 SOFT = EXT / "soft_shortest_paths.dp"
@@ -276,7 +279,7 @@ def test_emitted_skeleton_reproduces_reference(which: str, request: pytest.Fixtu
 
 def test_shipped_specs_unchanged_with_plugin(plugin: ModuleType) -> None:
     """The extended grammar parses every shipped spec to the same AST, and it runs the same."""
-    base = ROOT / "grammars" / "dp.lark"
+    base = BASE_GRAMMAR_FILE
     for path in sorted((ROOT / "specs").glob("*.dp")):
         text = path.read_text()
         assert parse(text, path.name) == parse(text, path.name, grammar=base)
@@ -292,8 +295,10 @@ def test_shipped_specs_unchanged_with_plugin(plugin: ModuleType) -> None:
             assert torch.equal(with_plugin.outputs[name], want), (path.name, name)
 
 
-def _lalr_conflicts(grammar: Path) -> list[str]:
-    """Shift/reduce conflicts lark resolves silently (as shifts), with the ``dp__`` import prefix removed."""
+def _lalr_conflicts(grammar: Path | None) -> list[str]:
+    """Shift/reduce conflicts lark resolves silently (as shifts), with the ``dp__`` import prefix removed.
+
+    ``None`` is the base grammar, read from the package as the parser reads it."""
     import logging
 
     import lark
@@ -308,8 +313,11 @@ def _lalr_conflicts(grammar: Path) -> list[str]:
     lark.logger.addHandler(handler)
     lark.logger.setLevel(logging.DEBUG)
     try:
-        lark.Lark(grammar.read_text(), parser="lalr", debug=True,
-                  import_paths=[str(ROOT / "grammars"), str(grammar.parent)])
+        if grammar is None:
+            lark.Lark(base_grammar_text(), parser="lalr", debug=True)
+        else:
+            lark.Lark(grammar.read_text(), parser="lalr", debug=True,
+                      import_paths=[GRAMMAR_LOADER, str(grammar.parent)])
     finally:
         lark.logger.removeHandler(handler)
         lark.logger.setLevel(level)
@@ -319,7 +327,7 @@ def _lalr_conflicts(grammar: Path) -> list[str]:
 def test_extension_adds_no_parser_conflicts() -> None:
     """The base grammar's greedy aggregate bodies cause a few shift/reduce conflicts; the extension
     must not add any (lark would resolve a new one silently)."""
-    assert _lalr_conflicts(PLUGIN.parent / "ext.lark") == _lalr_conflicts(ROOT / "grammars" / "dp.lark")
+    assert _lalr_conflicts(PLUGIN.parent / "ext.lark") == _lalr_conflicts(None)
 
 
 def test_bad_tempered_aggregates_are_positioned_errors(plugin: ModuleType) -> None:

@@ -18,7 +18,7 @@ from dpdsl.errors import DslError, UserError
 from dpdsl.execute import run_reference
 from dpdsl.graphs.core import Graph, batch_graphs, unbatch_nodes
 from dpdsl.ir import SpecIR
-from dpdsl.registry import AGGREGATORS
+from dpdsl.registry import AGGREGATORS, RELATIONS, Relation, register_relation
 from dpdsl.sampling import sample_graphs
 from dpdsl.types import BOOL, INT, REAL
 
@@ -263,6 +263,28 @@ def test_error_message_renders_tabs_and_keeps_caret_aligned() -> None:
     assert lines[0].startswith("tab.dp:6:")
     assert lines[1][lines[2].index("^")] == "m"
 
+
+
+def test_syntax_error_lists_registered_relations_including_plugin_ones() -> None:
+    """The "expected a relation" message is built from ``registry.RELATIONS`` when the error happens,
+    so a relation a plugin registered after import is offered too (and a removed one is not)."""
+    text = (SPEC_DIR / "bellman_ford.dp").read_text().replace("min over in-edges u", "min over : u")
+    extra = Relation("up-edges", ("directed",), "->", True, "nbr_me", False, "test-only relation")
+    saved = dict(RELATIONS)
+    register_relation(extra)
+    try:
+        with pytest.raises(DslError) as info:
+            load_spec_text(text, "rel.dp")
+    finally:
+        RELATIONS.clear()
+        RELATIONS.update(saved)
+    first = str(info.value).splitlines()[0]
+    assert "expected a relation (" in first
+    for name in (*saved, "up-edges"):
+        assert name in first, (name, first)
+    with pytest.raises(DslError) as info:
+        load_spec_text(text, "rel.dp")
+    assert "up-edges" not in str(info.value)
 
 # ----------------------------------------------------------------------------- mutation fuzzing
 

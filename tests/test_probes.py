@@ -1,4 +1,4 @@
-"""Batched ridge probes and conjunction evaluation/search (DESIGN §5.5)."""
+"""Batched ridge probes and conjunction evaluation/search (docs/architecture.md §6.4)."""
 
 from __future__ import annotations
 

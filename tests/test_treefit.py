@@ -1,4 +1,5 @@
-"""Tree format (DESIGN §4) and tree fitting: exact DP selection and pruned CART (DESIGN §5.6)."""
+"""Tree format (docs/architecture.md §5) and tree fitting: exact DP selection and pruned CART
+(docs/architecture.md §6.6)."""
 
 from __future__ import annotations
 

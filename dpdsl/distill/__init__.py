@@ -1,1 +1,1 @@
-"""LRH decision-tree distillation core (DESIGN §5): probes, conjunction search, tree selection."""
+"""LRH decision-tree distillation core (docs/architecture.md §6): probes, conjunction search, tree selection."""

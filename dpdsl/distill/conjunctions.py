@@ -1,4 +1,4 @@
-"""Conjunctions of predicate literals and the LRH beam search over them (DESIGN §5.5).
+"""Conjunctions of predicate literals and the LRH beam search over them (docs/architecture.md §6.5).
 
 A conjunction ("path AND") is the indicator that a sample reaches a tree node: every predicate in
 ``pos`` is true and every predicate in ``neg`` is false. Masks are Python ints (arbitrary width, hashable,

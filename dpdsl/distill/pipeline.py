@@ -1,4 +1,4 @@
-"""``dpdsl compile``: the distiller as a sequence of typed stages (DESIGN §5).
+"""``dpdsl compile``: the distiller as a sequence of typed stages (docs/architecture.md §6).
 
 sample -> teacher run -> state labels -> transition dataset -> LRH probes -> tree -> student -> verify.
 Each stage is a function here or in its own module; ``compile_student`` strings them together, times

@@ -1,4 +1,4 @@
-"""Batched closed-form ridge probes (DESIGN §5.5).
+"""Batched closed-form ridge probes (docs/architecture.md §6.4).
 
 One probe per target column, all sharing one Cholesky factorisation of the (standardised) representation,
 so thousands of conjunction probes cost a few matrix products instead of thousands of fits. Conventions

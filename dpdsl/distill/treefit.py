@@ -1,4 +1,4 @@
-"""Fitting the tree transition (DESIGN §5.6): exact DP over probed conjunctions, or pruned CART.
+"""Fitting the tree transition (docs/architecture.md §6.6): exact DP over probed conjunctions, or pruned CART.
 
 Targets are an *explains matrix* ``E: bool[N, K]``: ``E[i, k]`` is True when leaf class k gives the right
 answer on sample i (several classes may, e.g. ``best`` and ``dist`` when they are equal). A leaf's class
@@ -9,9 +9,9 @@ all samples explained by their leaf's class (samples no class explains count aga
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.tree import DecisionTreeClassifier
 
 from dpdsl.distill.conjunctions import ROOT, Conj, candidate_set, evaluate
 from dpdsl.tree import Leaf, Split, Tree, predict, simplify
@@ -21,6 +21,9 @@ _NEG = np.iinfo(np.int64).min // 4
 
 _CELL_BYTES = 64 * 2**20
 """Memory budget for one chunk of float64 cell indicators."""
+
+if TYPE_CHECKING:  # scikit-learn is imported only when CART runs: it costs ~1 s, and LRH never needs it
+    from sklearn.tree import DecisionTreeClassifier
 
 
 def _check_xe(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,6 +222,8 @@ class CartTreeFitter:
         self.random_state = random_state
 
     def _clf(self, alpha: float) -> DecisionTreeClassifier:
+        from sklearn.tree import DecisionTreeClassifier
+
         return DecisionTreeClassifier(
             max_depth=self.max_depth, ccp_alpha=alpha, random_state=self.random_state
         )

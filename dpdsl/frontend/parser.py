@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import functools
+from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.load_grammar import FromPackageLoader
 
 from dpdsl.errors import DslError
 from dpdsl.frontend import ast as A
 from dpdsl.types import Type
 
-GRAMMAR_DIR = Path(__file__).resolve().parents[2] / "grammars"
-BASE_GRAMMAR = GRAMMAR_DIR / "dp.lark"
+# The base grammar is package data (``dpdsl/grammars/dp.lark``), read through lark's package loader so
+# it is found wherever dpdsl is installed (wheel, zip, editable), never relative to a checkout.
+GRAMMAR_PACKAGE = "dpdsl"
+GRAMMAR_SUBDIR = "grammars"
+BASE_GRAMMAR_NAME = "dp.lark"
+# ``%import dp (...)`` in a user grammar resolves through this loader, from any directory.
+GRAMMAR_LOADER = FromPackageLoader(GRAMMAR_PACKAGE, (GRAMMAR_SUBDIR,))
 # lark renames the base rules and terminals a user grammar does not ``%import`` by name to ``dp__name``;
 # the parser strips this prefix so ``ToAST`` (and error messages) see the base names either way.
-BASE_NS = BASE_GRAMMAR.stem + "__"
+BASE_NS = Path(BASE_GRAMMAR_NAME).stem + "__"
+
+_LARK_OPTIONS = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
 
 _READABLE = {
     "NAME": "a name",
-    "RELATION": "a relation (in-edges, out-edges, neighbors, children, parent)",
     "NUMBER": "a number",
     "INT": "an integer",
     "INF": "inf",
@@ -46,8 +54,18 @@ _READABLE = {
 }
 
 
+def base_grammar_text() -> str:
+    """The base grammar's source, read from the installed package."""
+    return resources.files(GRAMMAR_PACKAGE).joinpath(GRAMMAR_SUBDIR, BASE_GRAMMAR_NAME).read_text(encoding="utf-8")
+
+
 def _readable(term: str) -> str:
     term = term.removeprefix(BASE_NS)
+    if term == "RELATION":
+        # read at error time, so relations a plugin registered are listed too
+        from dpdsl.registry import RELATIONS
+
+        return f"a relation ({', '.join(RELATIONS)})"
     if term in _READABLE:
         return _READABLE[term]
     if term.startswith("__ANON") or term.isupper():
@@ -56,16 +74,17 @@ def _readable(term: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def make_parser(grammar_path: str = str(BASE_GRAMMAR)) -> Lark:
-    """A LALR parser for a grammar file (the base one, or a user grammar that imports it)."""
+def make_parser(grammar_path: str | None = None) -> Lark:
+    """A LALR parser for the base grammar (``None``) or a user grammar file that ``%import``s it.
+
+    A user grammar resolves ``%import dp`` through the package loader and sibling grammar files
+    through its own directory.
+    """
+    if grammar_path is None:
+        return Lark.open_from_package(GRAMMAR_PACKAGE, BASE_GRAMMAR_NAME, (GRAMMAR_SUBDIR,), **_LARK_OPTIONS)
     path = Path(grammar_path)
-    return Lark(
-        path.read_text(),
-        parser="lalr",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        import_paths=[str(GRAMMAR_DIR), str(path.parent)],
-    )
+    return Lark(path.read_text(encoding="utf-8"), source_path=str(path),
+                import_paths=[GRAMMAR_LOADER, str(path.parent)], **_LARK_OPTIONS)
 
 
 def _pos(x: Token | Tree | object) -> A.Pos:
@@ -329,7 +348,7 @@ def parse(text: str, filename: str = "<spec>", grammar: str | Path | None = None
     grammar = grammar or plugins.plugin_grammar(mods)
     rules = plugins.plugin_ast_rules(mods)
     transformer = _plugin_transformer(rules)
-    parser = make_parser(str(grammar or BASE_GRAMMAR))
+    parser = make_parser(None if grammar is None else str(grammar))
     try:
         tree = parser.parse(text)
     except UnexpectedInput as err:

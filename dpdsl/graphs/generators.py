@@ -1,4 +1,4 @@
-"""Seeded random graph families and input samplers: the spec's training distribution (DESIGN §2).
+"""Seeded random graph families and input samplers: the spec's training distribution (docs/architecture.md §8).
 
 Everything draws from a ``numpy.random.Generator`` passed in by the caller, so one seed fixes the data a
 teacher was trained on and the samples a student was distilled from. Both registries are open:

@@ -479,7 +479,7 @@ def save_graph(graph: Graph, path: str | os.PathLike[str], *, overwrite: bool = 
     if p.suffix.lower() in (".graphml", *EDGE_LIST_EXTS):
         raise GraphError(f"{label}: save_graph writes JSON; use a .json file name")
     if p.exists() and not overwrite:
-        raise GraphError(f"{label}: file exists; pass overwrite=True (--overwrite) to replace it")
+        raise GraphError(f"{label}: file exists; pass overwrite=True to replace it")
     text = json.dumps(graph_to_json(graph), separators=(",", ":"), allow_nan=False) + "\n"
     directory = p.parent if str(p.parent) else Path(".")
     try:
@@ -498,7 +498,7 @@ def save_graph(graph: Graph, path: str | os.PathLike[str], *, overwrite: bool = 
                 os.link(tmp, p)
             except FileExistsError:
                 raise GraphError(
-                    f"{label}: file exists; pass overwrite=True (--overwrite) to replace it"
+                    f"{label}: file exists; pass overwrite=True to replace it"
                 ) from None
             except OSError:  # filesystems without hard links: best effort
                 if p.exists():

@@ -2,7 +2,7 @@
 
 Every stage after this one may assume: endpoints in range, every declared input present with one value
 per node/edge in the encoding of ``dpdsl.types`` (bool or float64), no NaN, ranges respected, and the
-graph has the spec's kind (DESIGN §2: an undirected graph given to a directed spec is expanded to both
+graph has the spec's kind (docs/architecture.md §2: an undirected graph given to a directed spec is expanded to both
 directions; a directed graph given to an undirected spec needs explicit symmetrisation).
 
 Inputs the spec does not declare are ignored and dropped from the returned graph, so graphs validated

@@ -1,4 +1,4 @@
-"""Teachers (DESIGN §6): the contract the distiller consumes, the zoo, training and checkpoints.
+"""Teachers (docs/architecture.md §7): the contract the distiller consumes, the zoo, training and checkpoints.
 
 ``Teacher`` / ``TeacherOutput`` (contract), ``train_teacher`` / ``evaluate_teacher`` / ``init_teacher``
 (zoo training), ``save_teacher`` / ``load_teacher`` / ``checkpoint_info`` (safetensors checkpoints),

@@ -1,4 +1,4 @@
-"""The teacher contract (DESIGN §6): the only thing the distiller knows about a teacher.
+"""The teacher contract (docs/architecture.md §7): the only thing the distiller knows about a teacher.
 
 A teacher runs a (batched) ``Graph`` and returns a ``TeacherOutput``:
 
