@@ -20,6 +20,7 @@ from dpdsl.errors import UserError
 from dpdsl.frontend import ast as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
+from dpdsl.limits import round_caps
 from dpdsl.registry import AGGREGATORS, FUNCTIONS, RELATIONS
 from dpdsl.types import BOOL
 
@@ -279,9 +280,8 @@ def run_skeleton(
     for name, st in spec.states.items():
         ctx.state[name] = _cast(evaluate(st.init, ctx), st.type.kind, n)
     cap_nodes = evaluate(spec.rounds.expr, ctx)
-    cap_nodes = torch.nan_to_num(cap_nodes, posinf=0.0).clamp(min=0)
-    if max_rounds is not None:
-        cap_nodes = cap_nodes.clamp(max=max_rounds)
+    # negative / non-finite counts are errors; huge ones without a fixpoint need max_rounds (limits.py)
+    cap_nodes = round_caps(cap_nodes, ctx.builtins["n"], fixpoint=spec.rounds.fixpoint, max_rounds=max_rounds)
     total = int(cap_nodes.max().item()) if n else 0
     all_active_until = int(cap_nodes.min().item()) if n else 0  # below this round no node is capped
     batch = g.node_batch()

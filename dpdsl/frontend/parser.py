@@ -320,6 +320,33 @@ def _join(items: list[str]) -> str:
     return ", ".join(items) if items else "something else"
 
 
+def _check_size(text: str, filename: str) -> None:
+    """Refuse spec text over the ``spec_bytes`` limit before lark sees it."""
+    from dpdsl import limits
+
+    try:
+        limits.check("spec_bytes", len(text.encode("utf-8", "surrogatepass")), f"{filename}: the spec")
+    except limits.LimitError as err:
+        raise DslError(str(err).removeprefix(f"{filename}: "), filename=filename) from None
+
+
+def _check_depth(tree: Tree, text: str, filename: str) -> None:
+    """Refuse expressions nested deeper than the ``expr_depth`` limit, pointing at the first level over.
+
+    Counted on lark's tree (``start`` and the declaration are the two levels above an expression), by
+    an iterative walk, so no recursive pass ever sees an expression deeper than the limit.
+    """
+    from dpdsl import limits
+
+    depth = limits.cap("expr_depth")
+    deep = limits.tree_too_deep(tree, depth + 2, lambda t: [c for c in t.children if isinstance(c, Tree)])
+    if deep is not None:
+        pos = _pos(deep)
+        raise DslError(f"expression nests deeper than {depth} levels (limit 'expr_depth'; "
+                       f"{limits.LIMITS['expr_depth'].raise_hint()})", line=pos.line or 1,
+                       column=pos.column or 1, source=text, filename=filename)
+
+
 def parse(text: str, filename: str = "<spec>", grammar: str | Path | None = None) -> A.SpecAST:
     """Parse spec text. Raises ``DslError`` (with line, column and caret) on any syntax error.
 
@@ -333,10 +360,12 @@ def parse(text: str, filename: str = "<spec>", grammar: str | Path | None = None
     rules = plugins.plugin_ast_rules(mods)
     transformer = _plugin_transformer(rules)
     parser = make_parser(str(grammar or BASE_GRAMMAR))
+    _check_size(text, filename)
     try:
-        tree = parser.parse(text)
+        tree = parser.parse(text)  # lark's LALR parser builds the tree without recursion
     except UnexpectedInput as err:
         raise _unexpected(err, text, filename) from None
+    _check_depth(tree, text, filename)  # before the first recursive visitor (ToAST)
     if grammar is not None:
         tree = _strip_namespace(tree)
     try:

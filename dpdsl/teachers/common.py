@@ -18,6 +18,7 @@ from dpdsl.execute import Context, aggregate, evaluate, make_context
 from dpdsl.frontend import ast as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
+from dpdsl.limits import round_caps
 from dpdsl.registry import RELATIONS
 from dpdsl.types import BOOL, ENUM, NODE, Type
 
@@ -245,7 +246,8 @@ def prepare(spec: SpecIR, graph: Graph, node_fields: list[FieldSpec], edge_field
             v = v.expand(n).clone()
         init[name] = v.to(torch.bool) if st.type.kind == BOOL else v.to(torch.float64)
     ctx.state = dict(init)
-    cap = torch.nan_to_num(evaluate(spec.rounds.expr, ctx).to(torch.float64), posinf=0.0).clamp(min=0)
+    cap = round_caps(evaluate(spec.rounds.expr, ctx), ctx.builtins["n"], fixpoint=spec.rounds.fixpoint,
+                     max_rounds=None)
     cap = cap.expand(n) if cap.dim() == 0 else cap
     caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap, "amax").long()
     rel = {r: RELATIONS[r].edges(g.edge_index) for r in relations}
