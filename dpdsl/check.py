@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
+from dpdsl import limits
 from dpdsl.errors import DslError
 from dpdsl.frontend import ast as A
 from dpdsl.ir import InputIR, OutputIR, ParamIR, RoundsIR, SampleIR, SpecIR, StateIR, ViewIR
@@ -469,6 +470,8 @@ class Checker:
         if g.lo < 1 or g.lo > g.hi or g.hi > MAX_SAMPLE_NODES:
             raise self.err(f"bad node range {g.lo}..{g.hi}; need 1 <= lo <= hi <= {MAX_SAMPLE_NODES}",
                            g.name_pos)
+        if g.hi > limits.cap("nodes"):
+            raise self.err(str(limits.exceeded("nodes", g.hi, "the largest sampled graph")), g.name_pos)
         samples = []
         seen: set[str] = set()
         for d in ins:

@@ -39,12 +39,14 @@ def int_flag(value: int, flag: str, lo: int, hi: int | None = None, limit: str |
     return value
 
 
-def float_flag(value: float, flag: str, lo: float, hi: float, *, lo_open: bool = True) -> float:
-    """A finite float flag in ``(lo, hi]`` (or ``[lo, hi]``); NaN and infinities are refused."""
-    ok = math.isfinite(value) and (value > lo if lo_open else value >= lo) and value <= hi
-    if not ok:
-        span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-        raise UserError(f"{flag} must be a finite number in {span}, got {value!r}")
+def float_flag(value: float, flag: str, lo: float, hi: float) -> float:
+    """A finite float flag in ``(lo, hi]``; NaN and infinities are refused (``--tau nan`` used to pass)."""
+    if not math.isfinite(value):
+        raise UserError(f"{flag} must be a finite number, got {value!r}")
+    if not value > lo:
+        raise UserError(f"{flag} must be > {lo:g}, got {value:g}")
+    if value > hi:
+        raise UserError(f"{flag} must be <= {hi:g}, got {value:g}")
     return value
 
 

@@ -377,6 +377,10 @@ def parse(text: str, filename: str = "<spec>", grammar: str | Path | None = None
                            filename=filename) from None
         if isinstance(inner, ValueError):
             raise DslError(str(inner), line=1, column=1, source=text, filename=filename) from None
+        rule = str(getattr(err, "rule", "")).removeprefix(BASE_NS)
+        if rule in rules:  # a plugin's AST rule failed: the plugin's problem, said in one line
+            raise DslError(f"plugin rule '{rule}' failed: {type(inner).__name__}: {inner}", line=1, column=1,
+                           source=text, filename=filename) from None
         raise
     _, problem, ppos = items[0]
     return A.SpecAST(problem, ppos, tuple(items[1:]), text, filename)
