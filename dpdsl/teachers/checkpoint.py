@@ -171,11 +171,20 @@ def _check_config_fits(p: Path, config: dict, spec: SpecIR) -> None:
     """The config's fields must be the spec's: a forged spec hash used to surface as ``KeyError: 'w'``."""
     from dpdsl.registry import RELATIONS
 
+    types = {**{k: v.type for k, v in spec.node_inputs.items()}, **{k: v.type for k, v in spec.edge_inputs.items()},
+             **{k: v.type for k, v in spec.states.items()}, **{k: v.type for k, v in spec.outputs.items()}}
+
     def names(key: str) -> set[str]:
         items = config.get(key, [])
         if not isinstance(items, list) or not all(isinstance(d, dict) and isinstance(d.get("name"), str)
                                                   for d in items):
             raise CheckpointError(f"{p} has an invalid config: {key} must be a list of field objects")
+        for d in items:  # an enum's width is its label count: it must be the spec's, not 10**9
+            t = types.get(d["name"])
+            want = len(t.labels) if t is not None else 0
+            if d.get("labels", 0) != want:
+                raise CheckpointError(f"{p} has an invalid config: {key} '{d['name'][:40]}' has labels = "
+                                      f"{str(d.get('labels'))[:20]}, the spec's type has {want}")
         return {d["name"] for d in items}
 
     problems = []
