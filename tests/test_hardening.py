@@ -693,3 +693,23 @@ def test_user_model_failures_are_the_users(tmp_path: Path) -> None:
     cfg = write_graph(tmp_path, {"model": "m.py:M", "embedding_modules": ["l"]}, "t.json")
     assert_user_error(cli("compile", REACH, "--teacher", cfg, "--trust-code", "-o", tmp_path / "o"),
                       "the user teacher raised ValueError: my bug")
+
+
+@pytest.mark.slow
+def test_sigkilled_real_compile_leaves_nothing_loadable(tmp_path: Path) -> None:
+    """SIGKILL a real ``dpdsl compile`` while it fills its temporary directory."""
+    out = tmp_path / "reach"
+    proc = subprocess.Popen([sys.executable, "-m", "dpdsl", "compile", str(REACH), "--teacher",
+                             str(TEACHERS / "reachability.safetensors"), "-o", str(out), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    caught = None
+    while proc.poll() is None and caught is None:
+        caught = next((d for d in tmp_path.glob(f".reach{fsutil.PARTIAL_TAG}*") if (d / "student.json").exists()),
+                      None)
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert caught is not None, "the compile finished before its temporary directory was seen"
+    assert not out.exists()
+    assert_user_error(cli("run", caught, "--sample", "1"), "not a finished student")
+    assert_user_error(cli("eval", caught, "--sizes", "8"), "not a finished student")
