@@ -28,9 +28,9 @@ if str(ROOT) not in sys.path:  # scripts run from a checkout also work without t
     sys.path.insert(0, str(ROOT))
 
 from dpdsl.api import load_spec  # noqa: E402
-from dpdsl.distill.features import candidate_features, evaluate_features  # noqa: E402
 from dpdsl.distill.pipeline import CompileConfig, CompileResult, compile_student  # noqa: E402
-from dpdsl.execute import aggregate, local_args, make_context, run_reference  # noqa: E402
+from dpdsl.execute import evaluate, local_args, make_context, run_reference  # noqa: E402
+from dpdsl.features import candidate_features, evaluate_features  # noqa: E402
 from dpdsl.graphs.core import Graph  # noqa: E402
 from dpdsl.ir import SpecIR  # noqa: E402
 from dpdsl.teachers.contract import Teacher, TeacherOutput  # noqa: E402
@@ -87,7 +87,7 @@ class PlantedTeacher:
         embs = [torch.zeros(graph.num_nodes, self.width)]
         for t in range(1, len(ref.trajectory)):
             ctx.state = ref.trajectory[t - 1]
-            ctx.views = {k: aggregate(v.agg, ctx) for k, v in self.spec.views.items()}
+            ctx.views = {k: evaluate(v.agg, ctx) for k, v in self.spec.views.items()}
             cols = [evaluate_features(self.spec, self.feats[f].predicates, local_args(self.spec, ctx, f),
                                       torch.float64) for f in self.spec.states]
             h = torch.cat(cols, 1) @ self.rot.T

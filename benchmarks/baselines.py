@@ -15,7 +15,7 @@ feeds four models:
 Metrics: fidelity to the teacher on held-out training-size graphs; accuracy against the reference
 executor at 4x, 16x and 64x the largest training size (n = 64, 256, 1024 for specs trained at 4..16);
 distillation/training time; parameters or tree leaves. A node counts as correct when every output
-matches: discrete values exactly, reals within 2 % (``values_close``), infinities exactly. At 64x a
+matches: discrete values exactly, reals within 2 % (``dpdsl.tolerances.close``), infinities exactly. At 64x a
 dense family is thinned (same family, smaller p) when a graph would exceed ``--max-edges`` edges; the
 table says so.
 
@@ -47,17 +47,18 @@ from _common import (
 )
 from torch import nn
 
-from dpdsl.distill import tree as T
-from dpdsl.distill.dataset import TeacherRun, run_teacher, transition_dataset, values_close
-from dpdsl.distill.features import candidate_features
+from dpdsl import tree as T
+from dpdsl.distill.dataset import TeacherRun, run_teacher, transition_dataset
 from dpdsl.distill.pipeline import CompileConfig
 from dpdsl.distill.treefit import CartTreeFitter
 from dpdsl.evaluate import score_outputs
-from dpdsl.execute import aggregate, local_args, make_context, run_reference, run_skeleton
+from dpdsl.execute import evaluate, local_args, make_context, run_reference, run_skeleton
+from dpdsl.features import candidate_features
 from dpdsl.graphs.core import Graph, batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 from dpdsl.student import FieldTree, Student, prune_features
+from dpdsl.tolerances import close
 from dpdsl.types import BOOL
 
 Outputs = dict[str, torch.Tensor]
@@ -136,7 +137,7 @@ def transition_pairs(spec: SpecIR, run: TeacherRun, field: str) -> tuple[dict[st
         if not bool(active.any()):
             break
         ctx.state = {k: _as(run.states[t - 1][k], kinds[k]) for k in spec.states}
-        ctx.views = {k: aggregate(v.agg, ctx) for k, v in spec.views.items()}
+        ctx.views = {k: evaluate(v.agg, ctx) for k, v in spec.views.items()}
         for a, v in local_args(spec, ctx, field).items():
             args[a].append(v[active])
         ys.append(_as(run.states[t][field], kinds[field])[active])
@@ -233,7 +234,7 @@ def cart_all(spec: SpecIR, run: TeacherRun, cfg: CompileConfig) -> Student:
 
 def node_accuracy(spec: SpecIR, out: Outputs, ref: Outputs, b: Graph) -> float:
     """All outputs of a node right: discrete exactly, reals within 2 %, infinities exactly."""
-    return float(score_outputs(spec, out, ref, b, match=values_close)["node_exact"])
+    return float(score_outputs(spec, out, ref, b, match=close)["node_exact"])
 
 
 def scale_graphs(spec: SpecIR, scale: int, count: int, seed: int, max_edges: int) -> tuple[list[Graph], str]:

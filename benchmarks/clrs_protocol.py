@@ -30,13 +30,12 @@ from _common import (
     teacher_path,
 )
 
-from dpdsl.distill.dataset import values_close
 from dpdsl.distill.pipeline import CompileConfig
-from dpdsl.evaluate import values_equal
 from dpdsl.execute import run_reference
 from dpdsl.graphs.core import Graph, batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
+from dpdsl.tolerances import close, exact_equal
 
 SPECS = ("bellman_ford", "bfs_distance")
 #: Published OOD scores at n = 64 (pointer micro-F1, %), from the literature, not from a run here.
@@ -48,13 +47,13 @@ LITERATURE = {
 
 def score(spec: SpecIR, out: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], b: Graph) -> dict[str, float]:
     """Pointer accuracy, distance exact match, distance within 1 % and whole-graph exact match."""
-    ptr = values_equal(out["parent"], ref["parent"])
-    exact = values_equal(out["dist"], ref["dist"])
-    close = values_close(out["dist"], ref["dist"], rtol=1e-2)
+    ptr = exact_equal(out["parent"], ref["parent"])
+    exact = exact_equal(out["dist"], ref["dist"])
+    near = close(out["dist"], ref["dist"], rtol=1e-2)
     ok = ptr & exact
     bad = torch.zeros(b.num_graphs, dtype=torch.long).index_add_(0, b.node_batch(), (~ok).long())
     return {"pointer": ptr.double().mean().item(), "dist_exact": exact.double().mean().item(),
-            "dist_1pct": close.double().mean().item(), "graph_exact": (bad == 0).double().mean().item()}
+            "dist_1pct": near.double().mean().item(), "graph_exact": (bad == 0).double().mean().item()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,13 +40,14 @@ from _common import (
 from baselines import node_accuracy, transition_pairs
 
 from dpdsl.api import load_spec_text
-from dpdsl.distill.dataset import run_teacher, values_close
+from dpdsl.distill.dataset import run_teacher
 from dpdsl.distill.pipeline import CompileConfig, compile_student
 from dpdsl.execute import run_reference
 from dpdsl.graphs.core import batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 from dpdsl.student import Student
+from dpdsl.tolerances import close
 
 LE_WEBER = 0.911  # distillation accuracy, depth-3 trees, 6-node graphs (literature)
 
@@ -66,7 +67,7 @@ def transition_accuracy(spec: SpecIR, student: Student, run) -> float:
     for field in spec.states:
         args, y = transition_pairs(spec, run, field)
         pred = trans[field](**args)
-        hit = values_close(pred, y)
+        hit = close(pred, y)
         ok += int(hit.sum())
         total += int(hit.numel())
     return ok / max(total, 1)

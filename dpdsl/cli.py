@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_check(spec) -> None:
-    from dpdsl.frontend.unparse import unparse
+    from dpdsl.expr.unparse import unparse
 
     print(f"problem {spec.name}  ({spec.graph_kind} graph)  sha256 {spec.hash[:12]}")
     for name, inp in {**spec.node_inputs, **spec.edge_inputs}.items():

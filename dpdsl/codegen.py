@@ -5,140 +5,172 @@ One ``MessagePassing`` class per aggregate (every view, and every aggregate insi
 neighbourhoods (PyG itself leaves 0 there). Aggregators PyG has no ``aggr`` for (argmin/argmax,
 plugin aggregators) call ``dpdsl.registry`` directly. The unknown transitions are a clearly marked slot:
 ``Skeleton(transitions={...})``. The emitted module runs one graph at a time.
+
+Expressions are written by the expression core's source backend (``dpdsl.expr.source.SourceGen``); the
+helpers they and the module call live in ``dpdsl.runtime``, imported under the names in
+``RUNTIME_NAMES``, so the emitted file holds only what is specific to the spec.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
-from dpdsl.frontend import ast as A
-from dpdsl.frontend.unparse import unparse
+from dpdsl.expr import nodes as N
+from dpdsl.expr.source import SourceGen
+from dpdsl.expr.unparse import unparse
 from dpdsl.ir import SpecIR
-from dpdsl.registry import AGGREGATORS, FUNCTIONS, RELATIONS
+from dpdsl.registry import AGGREGATORS, RELATIONS
 from dpdsl.types import BOOL
 
+RUNTIME_NAMES: dict[str, str] = {
+    "INF": "INF",
+    "_fill_empty": "fill_empty",
+    "_fmax": "fmax",
+    "_fmin": "fmin",
+    "_full": "full",
+    "_round_cap": "round_cap",
+    "_same": "same",
+    "_tree_height": "tree_height",
+}
+"""Name in the emitted module -> ``dpdsl.runtime`` attribute. The underscore names are the ones
+``dpdsl.expr.source`` and the registry's function templates (``_fmin({args})``) write."""
 
-def _lit(x: float | bool, size: str) -> str:
-    if isinstance(x, bool):
-        return f"_full({x}, {size})"
-    if math.isinf(x):
-        return f"_full({'INF' if x > 0 else '-INF'}, {size})"
-    return f"_full({float(x)!r}, {size})"
-
-
-class _ExprSource:
-    """Typed expression -> Python source over tensors. Names map through ``names``."""
-
-    def __init__(self, spec: SpecIR, size: str, names: dict[str, str], aggs: dict[int, str]) -> None:
-        self.spec, self.size, self.names, self.aggs = spec, size, names, aggs
-
-    def __call__(self, e: A.Expr) -> str:  # noqa: C901 - one branch per node type reads best
-        if isinstance(e, A.Num):
-            return _lit(e.value, self.size)
-        if isinstance(e, A.Bool):
-            return _lit(e.value, self.size)
-        if isinstance(e, A.Name):
-            if e.kind == "param":
-                return _lit(self.spec.params[e.name].value, self.size)
-            if e.kind == "label":
-                return _lit(float(e.type.labels.index(e.name)), self.size)
-            return self.names[e.name]
-        if isinstance(e, A.Index):
-            key = {"nbr": "_j", "self": "_i", "edge": ""}[e.site]
-            return f"{e.name}{key}"
-        if isinstance(e, A.Unary):
-            x = self(e.x)
-            return f"(~{x})" if e.op == "not" else f"(-{x})"
-        if isinstance(e, A.Binary):
-            op = {"and": "&", "or": "|"}.get(e.op, e.op)
-            return f"({self(e.a)} {op} {self(e.b)})"
-        if isinstance(e, A.Cond):
-            return f"torch.where({self(e.cond)}, {self(e.then)}, {self(e.other)})"
-        if isinstance(e, A.Call):
-            fn = FUNCTIONS[e.fn]
-            args = [self(a) for a in e.args]
-            return fn.source.format(*args, args=", ".join(args))
-        if isinstance(e, A.Agg):
-            return self.aggs[id(e)]
-        raise AssertionError(type(e).__name__)
+_MESSAGE_SIZE = "edge_index_j.numel()"  # rows of a message body: one per edge
+_BUILTINS = ("id", "n", "height")
 
 
-def _collect_aggs(e: A.Expr, out: list[A.Agg]) -> None:
-    if isinstance(e, A.Agg):
-        out.append(e)
-        return
-    for child in _children(e):
-        _collect_aggs(child, out)
+def _doc(text: str) -> str:
+    """``text`` as a triple-quoted docstring that compiles whatever it holds (paths, quotes).
 
-
-def _children(e: A.Expr) -> list[A.Expr]:
-    if isinstance(e, A.Unary):
-        return [e.x]
-    if isinstance(e, A.Binary):
-        return [e.a, e.b]
-    if isinstance(e, A.Cond):
-        return [e.cond, e.then, e.other]
-    if isinstance(e, A.Call):
-        return list(e.args)
-    if isinstance(e, A.Agg):
-        return [e.body]
-    return []
-
-
-def _reads(e: A.Expr) -> tuple[set[str], set[str]]:
-    """(node values, edge inputs) an aggregate body reads."""
-    nodes: set[str] = set()
-    edges: set[str] = set()
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, A.Index):
-            (edges if x.site == "edge" else nodes).add(x.name)
-        stack.extend(_children(x))
-    return nodes, edges
+    Backslashes (``C:\\Users``) are escaped, and so is every double quote followed by another quote or
+    by the closing quotes (a lone ``"`` stays readable), and every control character but newline;
+    ``__doc__`` reads back the original text.
+    """
+    out = []
+    for i, ch in enumerate(text):
+        if ch == "\\" or (ch == '"' and text[i + 1:i + 2] in ('"', "")):
+            out.append("\\" + ch)
+        elif ch != "\n" and not ch.isprintable():
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return '"""' + "".join(out) + '"""'
 
 
 def _class_name(prefix: str, name: str) -> str:
     return prefix + "".join(p.capitalize() for p in name.split("_"))
 
 
-def _agg_class(spec: SpecIR, cls: str, agg: A.Agg, text: str) -> str:
-    reg = AGGREGATORS[agg.agg]
-    nodes, edges = _reads(agg.body)
-    uses_nbr = any(_has_site(agg.body, n, "nbr") for n in nodes)
-    uses_me = any(_has_site(agg.body, n, "self") for n in nodes)
-    node_params = sorted(nodes)
-    msg_params = sorted(
-        [f"{n}_j" for n in nodes if _has_site(agg.body, n, "nbr")]
-        + [f"{n}_i" for n in nodes if _has_site(agg.body, n, "self")]
-        + sorted(edges)
-    )
-    del uses_nbr, uses_me
-    body = _ExprSource(spec, "edge_index_j.numel()", {}, {})(agg.body)
-    if agg.body.type.kind == BOOL:
+@dataclass(frozen=True)
+class _Aggregate:
+    """One aggregate of the spec, the ``MessagePassing`` class computing it and its ``Skeleton`` attribute."""
+
+    cls: str
+    attr: str
+    agg: N.Agg
+    doc: str
+    view: str = ""  # the view it computes; "" for an aggregate inside an output
+
+    def node_reads(self) -> list[str]:
+        """Node-level values the body reads (states, node inputs, builtins), passed to ``propagate``."""
+        names = {x.name for x in self.body_nodes() if isinstance(x, N.Index) and x.site != "edge"}
+        return sorted(names | self.builtins())
+
+    def edge_reads(self) -> list[str]:
+        return sorted({x.name for x in self.body_nodes() if isinstance(x, N.Index) and x.site == "edge"})
+
+    def builtins(self) -> set[str]:
+        """Builtins read bare in the body: the aggregating node's value, as in the executor."""
+        return {x.name for x in self.body_nodes() if isinstance(x, N.Name) and x.kind == "builtin"}
+
+    def body_nodes(self) -> list[N.Expr]:
+        return list(N.walk(self.agg.body))
+
+    def message_params(self) -> list[str]:
+        """``message`` arguments in PyG's convention: ``x_j`` neighbour, ``x_i`` own node, edge inputs bare."""
+        sites = {(x.name, x.site) for x in self.body_nodes() if isinstance(x, N.Index)}
+        own = {(b, "self") for b in self.builtins()}
+        suffix = {"nbr": "_j", "self": "_i", "edge": ""}
+        return sorted(name + suffix[site] for name, site in sites | own)
+
+    def call(self) -> str:
+        """Source of the call computing this aggregate inside ``Skeleton.forward``."""
+        kw = "".join(f", {x}={x}" for x in self.node_reads() + self.edge_reads())
+        return f"self.{self.attr}(_edges[{self.attr!r}], _N{kw})"
+
+
+def _aggregates(spec: SpecIR) -> list[_Aggregate]:
+    """Every view's aggregate, then every aggregate inside each output, in spec order."""
+    out = [_Aggregate(_class_name("View", name), f"view_{name}", v.agg, f"view {name} = {unparse(v.agg)}", name)
+           for name, v in spec.views.items()]
+    for name, o in spec.outputs.items():
+        inner = [x for x in N.walk(o.expr) if isinstance(x, N.Agg)]
+        out += [_Aggregate(_class_name("Output", f"{name}_{i}"), f"out_{name}_{i}", a,
+                           f"in output {name}: {unparse(a)}") for i, a in enumerate(inner)]
+    return out
+
+
+def _header(spec: SpecIR, body: str) -> list[str]:
+    """Module docstring, imports (only the runtime helpers ``body`` uses) and the spec's constants."""
+    doc = (f"Skeleton of `{spec.name}`, generated by dpdsl from {spec.filename} (sha256 {spec.hash[:16]}).\n\n"
+           "Message passing mirrors the DP: one MessagePassing per aggregate, aggregation and empty-\n"
+           "neighbourhood identity from dpdsl's aggregator registry. The unknown transitions are the slot:\n"
+           "pass `transitions={field: fn}` where fn maps the keyword arguments listed in UNKNOWN_ARGS to the\n"
+           "field's new value. Runs one graph at a time; `edge_index` holds directed edges (for an\n"
+           "undirected graph, both directions).\n")
+    used = [k for k in RUNTIME_NAMES if re.search(rf"(?<![\w.]){re.escape(k)}\b", body)]
+    plain = [k for k in used if RUNTIME_NAMES[k] == k]
+    imports = ["import torch", "from torch_geometric.nn import MessagePassing", ""]
+    if "AGGREGATORS[" in body:
+        imports.append("from dpdsl.registry import AGGREGATORS")
+    if plain:
+        imports.append(f"from dpdsl.runtime import {', '.join(plain)}")
+    # one aliased import a line, as isort (ruff) writes them
+    imports += [f"from dpdsl.runtime import {RUNTIME_NAMES[k]} as {k}" for k in used if k not in plain]
+    return [
+        _doc(doc), "", "from __future__ import annotations", "", *imports, "",
+        f"GRAPH_KIND = {spec.graph_kind!r}",
+        f"NODE_INPUTS = {list(spec.node_inputs)!r}",
+        f"EDGE_INPUTS = {list(spec.edge_inputs)!r}",
+        f"STATES = {list(spec.states)!r}",
+        "UNKNOWN_ARGS = {", *[f"    {k!r}: {list(st.args)!r}," for k, st in spec.states.items()], "}",
+    ]
+
+
+def _identity_source(identity: float | bool | str) -> str:
+    if isinstance(identity, float) and math.isinf(identity):
+        return "INF" if identity > 0 else "-INF"
+    return repr(float(identity))
+
+
+def _message_class(spec: SpecIR, a: _Aggregate) -> list[str]:
+    """The ``MessagePassing`` class of one aggregate: PyG's ``aggr`` where it has one, else the registry."""
+    reg = AGGREGATORS[a.agg.agg]
+    names = {b: f"{b}_i" for b in a.builtins()}
+    body = SourceGen(spec.param_values, _MESSAGE_SIZE, names).visit(a.agg.body)
+    if a.agg.body.type is not None and a.agg.body.type.kind == BOOL:
         body = f"({body}).to(torch.float64)"
-    rel = RELATIONS[agg.relation]
-    kw = ", ".join(f"{n}={n}" for n in node_params + sorted(edges))
-    sig = ", ".join(["self", "edge_index", "num_nodes", *node_params, *sorted(edges)])
-    lines = [f"class {cls}(MessagePassing):", f'    """{text}"""', ""]
+    kw = ", ".join(f"{x}={x}" for x in a.node_reads() + a.edge_reads())
+    sig = ", ".join(["self", "edge_index", "num_nodes", *a.node_reads(), *a.edge_reads()])
+    propagate = f"self.propagate(edge_index, size=(num_nodes, num_nodes), {kw})"
+    lines = [f"class {a.cls}(MessagePassing):", f"    {_doc(a.doc)}", ""]
     if reg.pyg_aggr is not None and reg.custom is None:
-        ident = reg.identity
-        ident_src = (("INF" if ident > 0 else "-INF") if isinstance(ident, float) and math.isinf(ident)
-                     else repr(float(ident)))
+        result = "out > 0.5" if reg.returns_bool else "out"
         lines += [
-            f"    IDENTITY = {ident_src}  # what an empty neighbourhood yields (dpdsl.registry: {reg.name})",
+            f"    IDENTITY = {_identity_source(reg.identity)}"
+            f"  # what an empty neighbourhood yields (dpdsl.registry: {reg.name})",
             "",
             "    def __init__(self) -> None:",
             f'        super().__init__(aggr="{reg.pyg_aggr}", flow="source_to_target", node_dim=0)',
             "",
             f"    def forward({sig}):",
-            f"        out = self.propagate(edge_index, size=(num_nodes, num_nodes), {kw})",
+            f"        out = {propagate}",
             "        # PyG leaves 0 in empty neighbourhoods; the DP needs the aggregator's identity there.",
-            "        deg = torch.zeros(num_nodes, dtype=torch.long).index_add_(",
-            "            0, edge_index[1], torch.ones_like(edge_index[1]))",
-            "        out = torch.where(deg > 0, out, _full(self.IDENTITY, num_nodes))",
+            "        out = _fill_empty(out, edge_index, num_nodes, self.IDENTITY)",
+            f"        return {result}",
         ]
-        lines.append("        return out > 0.5" if reg.returns_bool else "        return out")
     else:
         lines += [
             f'    AGG = AGGREGATORS["{reg.name}"]  # no PyG aggr for this one: use dpdsl\'s registry',
@@ -147,146 +179,41 @@ def _agg_class(spec: SpecIR, cls: str, agg: A.Agg, text: str) -> str:
             '        super().__init__(aggr=None, flow="source_to_target", node_dim=0)',
             "",
             f"    def forward({sig}):",
-            f"        return self.propagate(edge_index, size=(num_nodes, num_nodes), {kw})",
+            f"        return {propagate}",
             "",
             "    def aggregate(self, inputs, index, edge_index_j, dim_size):",
             "        return self.AGG.aggregate(inputs, index, edge_index_j, dim_size)",
         ]
-    lines += [
-        "",
-        f"    def message(self, {', '.join([*msg_params, 'edge_index_j'])}):",
-        f"        return {body}",
-    ]
-    del rel
-    return "\n".join(lines)
+    params = ", ".join([*a.message_params(), "edge_index_j"])
+    return lines + ["", f"    def message(self, {params}):", f"        return {body}"]
 
 
-def _has_site(e: A.Expr, name: str, site: str) -> bool:
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, A.Index) and x.name == name and x.site == site:
-            return True
-        stack.extend(_children(x))
-    return False
-
-
-def _doc_text(text: str) -> str:
-    """``text`` escaped for a docstring: a Windows path (backslash-U) or triple quotes in a file name
-    must not break the generated module; the docstring still reads as the original text."""
-    return text.encode("unicode_escape").decode("ascii").replace('"', '\\"')
-
-
-def emit(spec: SpecIR) -> str:
-    """Python source of the skeleton module for ``spec``."""
-    aggs: list[tuple[str, A.Agg, str, str]] = []  # (class, agg, text, attr)
-    agg_attr: dict[int, str] = {}
-    for name, v in spec.views.items():
-        cls = _class_name("View", name)
-        aggs.append((cls, v.agg, f"view {name} = {unparse(v.agg)}", f"view_{name}"))
-    for name, o in spec.outputs.items():
-        inner: list[A.Agg] = []
-        _collect_aggs(o.expr, inner)
-        for i, a in enumerate(inner):
-            attr = f"out_{name}_{i}"
-            aggs.append((_class_name("Output", f"{name}_{i}"), a, f"in output {name}: {unparse(a)}",
-                         attr))
-            agg_attr[id(a)] = attr
-
-    node_inputs = list(spec.node_inputs)
-    edge_inputs = list(spec.edge_inputs)
-    states = list(spec.states)
-    src: list[str] = [
-        f'"""Skeleton of `{spec.name}`, generated by dpdsl from {_doc_text(spec.filename)} '
-        f'(sha256 {spec.hash[:16]}).',
-        "",
-        "Message passing mirrors the DP: one MessagePassing per aggregate, aggregation and empty-",
-        "neighbourhood identity from dpdsl's aggregator registry. The unknown transitions are the slot:",
-        "pass `transitions={field: fn}` where fn maps the keyword arguments listed in UNKNOWN_ARGS to the",
-        "field's new value. Runs one graph at a time; `edge_index` holds directed edges (for an",
-        "undirected graph, both directions).",
-        '"""',
-        "",
-        "from __future__ import annotations",
-        "",
-        "import torch",
-        "from torch_geometric.nn import MessagePassing",
-        "",
-        "from dpdsl.registry import AGGREGATORS  # noqa: F401  (used by aggregators PyG lacks)",
-        "",
-        'INF = float("inf")',
-        "",
-        f"GRAPH_KIND = {spec.graph_kind!r}",
-        f"NODE_INPUTS = {node_inputs!r}",
-        f"EDGE_INPUTS = {edge_inputs!r}",
-        f"STATES = {states!r}",
-        "UNKNOWN_ARGS = {",
-        *[f"    {k!r}: {list(st.args)!r}," for k, st in spec.states.items()],
-        "}",
-        "",
-        "",
-        "def _full(value, size):",
-        '    """A constant as a tensor (bool stays bool; numbers are float64 so inf is legal)."""',
-        "    if isinstance(value, bool):",
-        "        return torch.full((size,), value, dtype=torch.bool)",
-        "    return torch.full((size,), float(value), dtype=torch.float64)",
-        "",
-        "",
-        "def _fmin(*xs):",
-        "    out = xs[0]",
-        "    for x in xs[1:]:",
-        "        out = torch.minimum(out, x)",
-        "    return out",
-        "",
-        "",
-        "def _fmax(*xs):",
-        "    out = xs[0]",
-        "    for x in xs[1:]:",
-        "        out = torch.maximum(out, x)",
-        "    return out",
-        "",
-        "",
-        "def tree_height(edge_index, num_nodes):",
-        '    """Longest root-to-leaf path (in edges) of a rooted forest with edges parent -> child."""',
-        "    depth = torch.zeros(num_nodes, dtype=torch.float64)",
-        "    for _ in range(num_nodes):",
-        "        new = torch.zeros(num_nodes, dtype=torch.float64).scatter_reduce(",
-        '            0, edge_index[1], depth[edge_index[0]] + 1, "amax")',
-        "        if torch.equal(new, depth):",
-        "            break",
-        "        depth = new",
-        "    return float(depth.max()) if num_nodes else 0.0",
-        "",
-    ]
-    for cls, a, text, _ in aggs:
-        src += ["", _agg_class(spec, cls, a, text), ""]
-
-    # the transition slot
+def _transition_slot(spec: SpecIR) -> list[str]:
+    """One stub per state field: the part ``dpdsl compile`` fills with a decision tree."""
     rule = "# " + "=" * 96
-    src += ["", rule, "# THE TRANSITION SLOT: the unknown part of the DP. dpdsl compile fills it with a decision tree.",
-            rule, ""]
+    lines = [rule, "# THE TRANSITION SLOT: the unknown part of the DP. dpdsl compile fills it with a decision tree.",
+             rule, ""]
     for k, st in spec.states.items():
         args = ", ".join(st.args)
-        src += [
-            f"def transition_{k}({args}):",
-            f'    """New value of {k} from unknown({args}). Replace me, or pass transitions={{"{k}": fn}}."""',
-            f'    raise NotImplementedError("fill the transition slot for {k}")',
-            "",
-            "",
-        ]
+        doc = f'New value of {k} from unknown({args}). Replace me, or pass transitions={{"{k}": fn}}.'
+        lines += [f"def transition_{k}({args}):", f"    {_doc(doc)}",
+                  f'    raise NotImplementedError("fill the transition slot for {k}")', "", ""]
+    return lines
 
-    # the module
-    rel_of = {a[3]: a[1].relation for a in aggs}
-    node_names = {s: s for s in states} | {i: i for i in node_inputs}
-    src += [
+
+def _skeleton_class(spec: SpecIR, aggs: list[_Aggregate]) -> list[str]:
+    """``class Skeleton``: its aggregate modules, the transition slot, the relations, then ``forward``."""
+    relations = sorted({a.agg.relation for a in aggs})
+    doc = f"The DP `{spec.name}` as a GNN: init, rounds of views + transitions, outputs."
+    return [
         "class Skeleton(torch.nn.Module):",
-        f'    """The DP `{spec.name}` as a GNN: init, rounds of views + transitions, outputs."""',
+        f"    {_doc(doc)}",
         "",
         "    def __init__(self, transitions=None):",
         "        super().__init__()",
-        *[f"        self.{attr} = {cls}()" for cls, _, _, attr in aggs],
+        *[f"        self.{a.attr} = {a.cls}()" for a in aggs],
         "        self.transitions = {",
-        *[f"            {k!r}: transition_{k}," for k in states],
+        *[f"            {k!r}: transition_{k}," for k in spec.states],
         "        }",
         "        self.transitions.update(transitions or {})",
         "",
@@ -296,70 +223,90 @@ def emit(spec: SpecIR) -> str:
         "        src, dst = edge_index[0], edge_index[1]",
         "        return {",
         *[f"            {r!r}: torch.stack([{'dst, src' if RELATIONS[r].reverse else 'src, dst'}]),"
-          for r in sorted({a[1].relation for a in aggs})],
+          for r in relations],
         "        }[relation]",
         "",
-        "    def forward(self, edge_index, num_nodes, "
-        + (", ".join(node_inputs + edge_inputs) if node_inputs + edge_inputs else "**_") + "):",
+        *_forward(spec, aggs),
+    ]
+
+
+def _forward(spec: SpecIR, aggs: list[_Aggregate]) -> list[str]:
+    """``Skeleton.forward``: init, the rounds loop, the outputs."""
+    inputs = list(spec.node_inputs) + list(spec.edge_inputs)
+    env = {x: x for x in [*spec.states, *spec.node_inputs, *_BUILTINS]}
+    lines = [
+        f"    def forward(self, edge_index, num_nodes, {', '.join(inputs) if inputs else '**_'}):",
         '        """Run the DP on one graph. Returns (outputs dict, rounds until the fixpoint or cap)."""',
+        *_init(spec, aggs, SourceGen(spec.param_values, "_N", env)),
+        *_rounds_loop(spec, aggs),
+    ]
+    outputs = SourceGen(spec.param_values, "_N", env | {v: v for v in spec.views},
+                        {id(a.agg): a.call() for a in aggs if not a.view})
+    lines += [f"        {a.view} = {a.call()}" for a in aggs if a.view]
+    return lines + [
+        "        outputs = {",
+        *[f"            {name!r}: {outputs.visit(o.expr)}," for name, o in spec.outputs.items()],
+        "        }",
+        "        return outputs, _rounds",
+    ]
+
+
+def _init(spec: SpecIR, aggs: list[_Aggregate], src: SourceGen) -> list[str]:
+    """Builtins, initial states, each aggregate's edges and the round cap."""
+    lines = [
         "        _N = num_nodes",
         "        id = torch.arange(_N, dtype=torch.float64)  # noqa: A001",
         "        n = _full(float(_N), _N)",
     ]
     if spec.graph_kind == "tree":
-        src.append("        height = _full(tree_height(edge_index, _N), _N)")
-    env = dict(node_names) | {"id": "id", "n": "n", "height": "height"}
-    node_src = _ExprSource(spec, "_N", env, agg_attr)
-    for k, st in spec.states.items():
-        cast = ".to(torch.bool)" if st.type.kind == BOOL else ".to(torch.float64)"
-        src.append(f"        {k} = ({node_src(st.init)}){cast}")
-    src.append("        _edges = {")
-    for *_, attr in aggs:
-        src.append(f"            {attr!r}: self.relation_edges(edge_index, {rel_of[attr]!r}),")
-    src.append("        }")
-    rounds = node_src(spec.rounds.expr)
-    src += [
-        f"        _cap = int(torch.nan_to_num({rounds}, posinf=0.0).clamp(min=0).max()) if _N else 0",
-        "        _rounds = 0",
-        "        for _t in range(1, _cap + 1):",
-    ]
-
-    def view_call(attr: str, a: A.Agg) -> str:
-        nodes, edges_ = _reads(a.body)
-        kw = ", ".join([f"{x}={x}" for x in sorted(nodes)] + [f"{x}={x}" for x in sorted(edges_)])
-        return f"self.{attr}(_edges[{attr!r}], _N{', ' if kw else ''}{kw})"
-
-    for name, v in spec.views.items():
-        src.append(f"            {name} = {view_call(f'view_{name}', v.agg)}")
-    for k, st in spec.states.items():
-        kw = ", ".join(f"{a}={a}" for a in st.args)
-        cast = ".to(torch.bool)" if st.type.kind == BOOL else ".to(torch.float64)"
-        src.append(f"            _new_{k} = self.transitions[{k!r}]({kw}){cast}")
-    changed = " or ".join(f"not _same(_new_{k}, {k})" for k in states)
-    src += [f"            _changed = {changed}"]
-    for k in states:
-        src.append(f"            {k} = _new_{k}")
-    src += ["            if _changed:", "                _rounds = _t"]
-    if spec.rounds.fixpoint:
-        src += ["            else:", "                break"]
-    else:
-        src += ["        _rounds = _cap"]
-    for name, v in spec.views.items():
-        src.append(f"        {name} = {view_call(f'view_{name}', v.agg)}")
-    out_src = _ExprSource(spec, "_N", env | {v: v for v in spec.views}, {})
-    for _, a, _, attr in aggs:
-        if attr.startswith("out_"):
-            out_src.aggs[id(a)] = view_call(attr, a)
-    src.append("        outputs = {")
-    for name, o in spec.outputs.items():
-        src.append(f"            {name!r}: {out_src(o.expr)},")
-    src += [
+        lines.append("        height = _full(_tree_height(edge_index, _N), _N)")
+    lines += [f"        {k} = ({src.visit(st.init)}){_cast(st.type.kind)}" for k, st in spec.states.items()]
+    lines += [
+        "        _edges = {",
+        *[f"            {a.attr!r}: self.relation_edges(edge_index, {a.agg.relation!r})," for a in aggs],
         "        }",
-        "        return outputs, _rounds",
-        "",
-        "",
-        "def _same(a, b):",
-        "    return bool(((a == b) | (torch.isnan(a) & torch.isnan(b)) if a.is_floating_point() else a == b).all())",
-        "",
+        f"        _cap = _round_cap({_bare(src.visit(spec.rounds.expr))})",
     ]
-    return "\n".join(src)
+    return lines
+
+
+def _bare(src: str) -> str:
+    """``src`` without the parentheses around it, if they enclose all of it (for a call's sole argument)."""
+    if not (src.startswith("(") and src.endswith(")")):
+        return src
+    depth = 0
+    for i, ch in enumerate(src):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and i < len(src) - 1:
+            return src  # "(a) + (b)": the first parenthesis closes early
+    return src[1:-1]
+
+
+def _cast(kind: str) -> str:
+    return ".to(torch.bool)" if kind == BOOL else ".to(torch.float64)"
+
+
+def _rounds_loop(spec: SpecIR, aggs: list[_Aggregate]) -> list[str]:
+    """Rounds of views then transitions; stops at the cap, or at the fixpoint with ``until fixpoint``."""
+    lines = ["        _rounds = 0", "        for _t in range(1, _cap + 1):"]
+    lines += [f"            {a.view} = {a.call()}" for a in aggs if a.view]
+    for k, st in spec.states.items():
+        kw = ", ".join(f"{x}={x}" for x in st.args)
+        lines.append(f"            _new_{k} = self.transitions[{k!r}]({kw}){_cast(st.type.kind)}")
+    lines.append("            _changed = " + " or ".join(f"not _same(_new_{k}, {k})" for k in spec.states))
+    lines += [f"            {k} = _new_{k}" for k in spec.states]
+    lines += ["            if _changed:", "                _rounds = _t"]
+    if spec.rounds.fixpoint:
+        return lines + ["            else:", "                break"]
+    return lines + ["        _rounds = _cap"]
+
+
+def emit(spec: SpecIR) -> str:
+    """Python source of the skeleton module for ``spec``."""
+    aggs = _aggregates(spec)
+    parts: list[str] = []
+    for a in aggs:
+        parts += ["", "", *_message_class(spec, a)]
+    parts += ["", "", *_transition_slot(spec), *_skeleton_class(spec, aggs)]
+    body = "\n".join(parts) + "\n"
+    return "\n".join(_header(spec, body)) + "\n" + body

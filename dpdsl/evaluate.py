@@ -15,19 +15,12 @@ from dpdsl.execute import run_reference
 from dpdsl.graphs.core import Graph, batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
+from dpdsl.tolerances import close, exact_equal
 from dpdsl.types import NODE
 
 
-def values_equal(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Exact agreement per node (equal infinities; floats within 1e-9 relative for summation order)."""
-    if not x.is_floating_point():
-        return x == y
-    ok = (x == y) | (torch.isnan(x) & torch.isnan(y))
-    return ok | (torch.isfinite(x) & torch.isfinite(y) & torch.isclose(x, y, rtol=1e-9, atol=1e-12))
-
-
 def score_outputs(spec: SpecIR, pred: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], batch: Graph,
-                  match=values_equal) -> dict[str, Any]:
+                  match=exact_equal) -> dict[str, Any]:
     """Node exact (all outputs), graph exact, per-output node accuracy and pointer accuracy."""
     all_ok = torch.ones(batch.num_nodes, dtype=torch.bool)
     per: dict[str, float] = {}
@@ -45,7 +38,7 @@ def score_outputs(spec: SpecIR, pred: dict[str, torch.Tensor], ref: dict[str, to
 
 
 def evaluate_model(spec: SpecIR, run, sizes: list[int], *, graphs: int, seed: int, family: str | None = None,
-                   family_args: dict[str, float] | None = None, match=values_equal) -> list[dict[str, Any]]:
+                   family_args: dict[str, float] | None = None, match=exact_equal) -> list[dict[str, Any]]:
     """Score ``run(batch) -> outputs`` against the reference at each size (``graphs`` graphs per size)."""
     rows = []
     for n in sizes:
@@ -80,14 +73,13 @@ def cli_main(args) -> int:
     result["student"] = evaluate_model(spec, lambda b: student.run(b).outputs, sizes, graphs=args.graphs,
                                        seed=args.seed, family=args.family)
     if teacher is not None:
-        from dpdsl.distill.dataset import values_close
 
         def trun(b):
             with torch.no_grad():
                 return teacher.run(b).outputs
 
         result["teacher"] = evaluate_model(spec, trun, sizes, graphs=args.graphs, seed=args.seed,
-                                           family=args.family, match=values_close)
+                                           family=args.family, match=close)
     if args.json:
         print(json.dumps(result))
         return 0

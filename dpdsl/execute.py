@@ -1,7 +1,9 @@
 """The reference executor: runs a spec as an exact DP, vectorised in torch over nodes and edges.
 
-The same machinery runs students: ``run_skeleton`` takes one transition callable per state field
-(the reference expression compiled here, or a decision tree) and does everything else — init, views
+Expressions are compiled once per run by the expression core's torch backend (``dpdsl.expr.torch_eval``);
+the node and edge evaluators below say what names read on a graph. The same machinery runs students:
+``run_skeleton`` takes one transition callable per state field (the reference expression compiled
+here, or a decision tree) and does everything else — init, views
 through the registry's aggregators, per-graph round caps, early exit at a fixpoint, outputs, and the
 per-round trajectory teachers train on. There is no Python loop over nodes or edges; the only loops
 are over rounds and over the (few) nodes of an expression tree.
@@ -17,11 +19,16 @@ import numpy as np
 import torch
 
 from dpdsl.errors import UserError
-from dpdsl.frontend import ast as A
+from dpdsl.expr import nodes as A
+from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
+from dpdsl.frontier import Frontier
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
-from dpdsl.limits import round_caps
-from dpdsl.registry import AGGREGATORS, FUNCTIONS, RELATIONS
+from dpdsl.limits import check_round_counts
+from dpdsl.registry import AGGREGATORS, RELATIONS
+from dpdsl.runtime import differs as _differs
+from dpdsl.runtime import tree_depths
+from dpdsl.tolerances import round_caps
 from dpdsl.types import BOOL
 
 Transition = Callable[..., torch.Tensor]
@@ -46,100 +53,80 @@ class Context:
         return self._rel_cache[name]
 
 
-def _const(x: float | bool, like_n: int) -> torch.Tensor:
-    if isinstance(x, bool):
-        return torch.full((like_n,), x, dtype=torch.bool)
-    return torch.full((like_n,), float(x), dtype=torch.float64)
+class NodeEvaluator(TorchEvaluator):
+    """Expressions over a whole graph (init, rounds, views, outputs): ``env`` is the run's ``Context``."""
 
-
-def evaluate(e: A.Expr, ctx: Context, edges: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """Evaluate a typed expression to a tensor over nodes (or over edges inside an aggregate)."""
-    size = ctx.graph.num_nodes if edges is None else int(edges[0].shape[0])
-    if isinstance(e, A.Num):
-        return _const(e.value, size)
-    if isinstance(e, A.Bool):
-        return _const(e.value, size)
-    if isinstance(e, A.Name):
+    def name(self, e: A.Name) -> Fn:
+        key = e.name
         if e.kind == "state":
-            return ctx.state[e.name]
+            return lambda c, rows: c.state[key]
         if e.kind == "input":
-            return ctx.graph.node[e.name]
+            return lambda c, rows: c.graph.node[key]
         if e.kind == "view":
-            return ctx.views[e.name]
-        if e.kind == "param":
-            return _const(ctx.spec.params[e.name].value, size)
+            return lambda c, rows: c.views[key]
         if e.kind == "builtin":
-            return ctx.builtins[e.name] if edges is None else ctx.builtins[e.name].index_select(0, edges[1])
-        if e.kind == "label":
-            return _const(float(e.type.labels.index(e.name)), size)
-        raise AssertionError(f"unresolved name {e.name}")
-    if isinstance(e, A.Index):
-        assert edges is not None
-        nbr, me = edges
+            return lambda c, rows: c.builtins[key]
+        return super().name(e)
+
+    def visit_Agg(self, e: A.Agg) -> Fn:
+        return CompiledAgg(self.params, e)
+
+
+class CompiledAgg:
+    """One aggregate, compiled once: over every node (``agg(ctx, rows)``), or over a sorted subset of
+    nodes from the edges into them (``agg.on(ctx, nodes, eids)``, what frontier rounds run)."""
+
+    def __init__(self, params: Mapping[str, float], e: A.Agg) -> None:
+        self.body = EdgeEvaluator(params).compile(e.body)
+        self.agg_name, self.relation = e.agg, e.relation
+
+    def __call__(self, c: Context, rows: int) -> torch.Tensor:
+        nbr, me = c.relation(self.relation)
+        values = self.body((c, nbr, me, None), int(nbr.shape[0]))
+        agg = AGGREGATORS[self.agg_name]  # looked up per call: plugins may re-register an aggregator
+        out = agg.aggregate(values, me, nbr, c.graph.num_nodes)
+        if agg.selects and c.graph.batch is not None:
+            # argmin/argmax return batch-global neighbour ids; node ids are local to each graph (as `id`)
+            out = out - (torch.arange(c.graph.num_nodes, dtype=out.dtype) - c.builtins["id"])
+        return out
+
+    def on(self, c: Context, nodes: torch.Tensor, eids: torch.Tensor) -> torch.Tensor:
+        """Values at ``nodes`` (sorted, unique) from their edges ``eids`` (grouped by node, each group in
+        edge order): the same reduction over the same values in the same order as ``__call__``."""
+        nbr, me = c.relation(self.relation)
+        nbr, me = nbr.index_select(0, eids), me.index_select(0, eids)
+        values = self.body((c, nbr, me, eids), int(eids.shape[0]))
+        agg = AGGREGATORS[self.agg_name]
+        out = agg.aggregate(values, torch.searchsorted(nodes, me), nbr, int(nodes.shape[0]), own=nodes)
+        if agg.selects and c.graph.batch is not None:
+            out = out - (nodes.to(out.dtype) - c.builtins["id"].index_select(0, nodes))
+        return out
+
+
+class EdgeEvaluator(TorchEvaluator):
+    """The body of an aggregate, one row per edge of its relation: ``env`` is ``(ctx, nbr, me, eids)``
+    (``eids`` None for all edges, else the edge ids of the rows)."""
+
+    def name(self, e: A.Name) -> Fn:
+        if e.kind != "builtin":  # the checker allows only builtins bare inside an aggregate
+            return super().name(e)
+        key = e.name
+        return lambda env, rows: env[0].builtins[key].index_select(0, env[2])
+
+    def visit_Index(self, e: A.Index) -> Fn:
+        key = e.name
         if e.site == "edge":
-            return ctx.graph.edge[e.name]
-        src = ctx.state[e.name] if e.kind == "state" else ctx.graph.node[e.name]
-        # index_select, not src[nbr]: same values, ~4x faster gather on CPU (benchmarks/reference.py)
-        return src.index_select(0, nbr if e.site == "nbr" else me)
-    if isinstance(e, A.Unary):
-        x = evaluate(e.x, ctx, edges)
-        return ~x if e.op == "not" else -x
-    if isinstance(e, A.Binary):
-        a, b = evaluate(e.a, ctx, edges), evaluate(e.b, ctx, edges)
-        return BINARY_OPS[e.op](a, b)
-    if isinstance(e, A.Cond):
-        c = evaluate(e.cond, ctx, edges)
-        return torch.where(c, evaluate(e.then, ctx, edges), evaluate(e.other, ctx, edges))
-    if isinstance(e, A.Call):
-        return FUNCTIONS[e.fn].torch_fn(*[evaluate(a, ctx, edges) for a in e.args])
-    if isinstance(e, A.Agg):
-        return aggregate(e, ctx)
-    raise AssertionError(f"cannot evaluate {type(e).__name__}")
+            return lambda env, rows: (env[0].graph.edge[key] if env[3] is None
+                                      else env[0].graph.edge[key].index_select(0, env[3]))
+        at = 1 if e.site == "nbr" else 2
+        if e.kind == "state":  # index_select, not src[nbr]: same values, ~4x faster gather on CPU
+            return lambda env, rows: env[0].state[key].index_select(0, env[at])
+        return lambda env, rows: env[0].graph.node[key].index_select(0, env[at])
 
 
-def aggregate(e: A.Agg, ctx: Context) -> torch.Tensor:
-    """One view: gather along the relation, evaluate the body per edge, reduce with the registry."""
-    nbr, me = ctx.relation(e.relation)
-    values = evaluate(e.body, ctx, (nbr, me))
-    agg = AGGREGATORS[e.agg]
-    out = agg.aggregate(values, me, nbr, ctx.graph.num_nodes)
-    if agg.selects and ctx.graph.batch is not None:
-        # argmin/argmax return batch-global neighbour indices; node ids are local to each graph (as `id`)
-        out = out - (torch.arange(ctx.graph.num_nodes, dtype=out.dtype) - ctx.builtins["id"])
-    return out
-
-
-def _div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a / b
-
-
-BINARY_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "+": torch.add,
-    "-": torch.sub,
-    "*": torch.mul,
-    "/": _div,
-    "<": torch.lt,
-    "<=": torch.le,
-    ">": torch.gt,
-    ">=": torch.ge,
-    "==": torch.eq,
-    "!=": torch.ne,
-    "and": torch.logical_and,
-    "or": torch.logical_or,
-}
-
-
-def tree_depths(graph: Graph) -> torch.Tensor:
-    """Depth of every node of a rooted forest (edges parent -> child), by vectorised relaxation."""
-    n = graph.num_nodes
-    depth = torch.zeros(n, dtype=torch.float64)
-    src, dst = graph.edge_index
-    for _ in range(n):
-        new = torch.zeros(n, dtype=torch.float64).scatter_reduce(0, dst, depth[src] + 1, "amax")
-        if torch.equal(new, depth):
-            break
-        depth = new
-    return depth
+def evaluate(e: A.Expr, ctx: Context) -> torch.Tensor:
+    """Evaluate a typed expression over the nodes of a context (compiles it; runs compile once)."""
+    return NodeEvaluator(ctx.spec.param_values).compile(e)(ctx, ctx.graph.num_nodes)
 
 
 def make_context(spec: SpecIR, graph: Graph) -> Context:
@@ -149,7 +136,7 @@ def make_context(spec: SpecIR, graph: Graph) -> Context:
     sizes = g.graph_sizes().to(torch.float64)
     builtins = {"id": torch.arange(g.num_nodes, dtype=torch.float64), "n": sizes[batch]}
     if spec.graph_kind == "tree":
-        depth = tree_depths(g)
+        depth = tree_depths(g.edge_index, g.num_nodes)
         height = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, depth, "amax")
         builtins["height"] = height[batch]
     if g.batch is not None:  # node ids are local to each graph
@@ -178,66 +165,15 @@ def reference_transitions(spec: SpecIR) -> dict[str, Transition]:
         if st.reference is None:
             raise UserError(f"{spec.filename}: state '{name}' has no reference transition; add "
                             f"'reference {name} = ...' to run the reference executor")
-        out[name] = _expr_transition(spec, st.reference)
+        out[name] = local_transition(compile_local(spec.param_values, st.reference))
     return out
 
 
-def local_context(spec: SpecIR, args: Mapping[str, torch.Tensor]) -> Context:
-    """A context holding only a transition's local arguments: what references, predicates and terms
-    of a state field may read (the checker guarantees they read nothing else)."""
-    n = int(next(iter(args.values())).shape[0])
-    ctx = Context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
-    for k, v in args.items():
-        if k in spec.states:
-            ctx.state[k] = v
-        elif k in spec.views:
-            ctx.views[k] = v
-        else:
-            ctx.graph.node[k] = v
-    return ctx
+def local_transition(fn: LocalFn) -> Transition:
+    """A compiled node-local expression as a transition callable (keyword arguments by name)."""
 
-
-LocalFn = Callable[[Mapping[str, torch.Tensor], int], torch.Tensor]
-"""``fn(local_args, num_nodes) -> tensor``: a node-local expression compiled by :func:`compile_local`."""
-
-
-def compile_local(spec: SpecIR, e: A.Expr) -> LocalFn:
-    """``evaluate(e, local_context(spec, args))`` as a closure: the same torch ops on the same tensors,
-    without walking the expression and building a context every round (students run their predicates
-    and terms through this). Anything that is not node-local arithmetic falls back to ``evaluate``."""
-    if isinstance(e, (A.Num, A.Bool)):
-        value = e.value
-        return lambda args, n: _const(value, n)
-    if isinstance(e, A.Name) and e.kind in ("state", "input", "view"):
-        name = e.name
-        return lambda args, n: args[name]
-    if isinstance(e, A.Name) and e.kind == "param":
-        value = spec.params[e.name].value
-        return lambda args, n: _const(value, n)
-    if isinstance(e, A.Name) and e.kind == "label":
-        value = float(e.type.labels.index(e.name))
-        return lambda args, n: _const(value, n)
-    if isinstance(e, A.Unary):
-        fx = compile_local(spec, e.x)
-        if e.op == "not":
-            return lambda args, n: ~fx(args, n)
-        return lambda args, n: -fx(args, n)
-    if isinstance(e, A.Binary):
-        op, fa, fb = BINARY_OPS[e.op], compile_local(spec, e.a), compile_local(spec, e.b)
-        return lambda args, n: op(fa(args, n), fb(args, n))
-    if isinstance(e, A.Cond):
-        fc, ft, fo = compile_local(spec, e.cond), compile_local(spec, e.then), compile_local(spec, e.other)
-        return lambda args, n: torch.where(fc(args, n), ft(args, n), fo(args, n))
-    if isinstance(e, A.Call):
-        fn_name, fargs = e.fn, [compile_local(spec, a) for a in e.args]
-        # looked up per call, as ``evaluate`` does, so a plugin re-registering a function is seen
-        return lambda args, n: FUNCTIONS[fn_name].torch_fn(*[f(args, n) for f in fargs])
-    return lambda args, n: evaluate(e, local_context(spec, args))
-
-
-def _expr_transition(spec: SpecIR, expr: A.Expr) -> Transition:
     def run(**args: torch.Tensor) -> torch.Tensor:
-        return evaluate(expr, local_context(spec, args))
+        return fn(args, int(next(iter(args.values())).shape[0]))
 
     return run
 
@@ -268,75 +204,129 @@ def run_skeleton(
     *,
     record: bool = False,
     max_rounds: int | None = None,
+    frontier: bool = True,
 ) -> RunResult:
     """Run init, then rounds of views + transitions, then outputs; exact DP semantics.
 
     Each graph of a batch runs for its own declared number of rounds (nodes of finished graphs keep
-    their state); with ``until fixpoint`` the whole run stops once no state changes anywhere.
+    their state); with ``until fixpoint`` the whole run stops once no state changes anywhere. With
+    ``frontier`` (the default) a round recomputes only the nodes whose arguments can have changed
+    (see :mod:`dpdsl.frontier`); the results are bit-identical to the dense rounds (``frontier=False``).
     """
-    ctx = make_context(spec, graph)
-    g = ctx.graph
-    n = g.num_nodes
-    for name, st in spec.states.items():
-        ctx.state[name] = _cast(evaluate(st.init, ctx), st.type.kind, n)
-    cap_nodes = evaluate(spec.rounds.expr, ctx)
-    # negative / non-finite counts are errors; huge ones without a fixpoint need max_rounds (limits.py)
-    cap_nodes = round_caps(cap_nodes, ctx.builtins["n"], fixpoint=spec.rounds.fixpoint, max_rounds=max_rounds)
-    total = int(cap_nodes.max().item()) if n else 0
-    all_active_until = int(cap_nodes.min().item()) if n else 0  # below this round no node is capped
-    batch = g.node_batch()
-    rounds = torch.zeros(g.num_graphs, dtype=torch.long)
-    traj = [dict(ctx.state)] if record else []
+    run = _Run(spec, graph, transitions, max_rounds)
+    sparse = frontier and not record and Frontier.applies(spec)
+    fr = Frontier(run.ctx, run.view_fns) if sparse else None
+    traj = [dict(run.ctx.state)] if record else []
     vtraj: list[dict[str, torch.Tensor]] = []
+    changed: torch.Tensor | None = None  # nodes that changed in the previous round (None: all may have)
     views_current = False  # whether ctx.views were computed from the final state
-    track = spec.rounds.fixpoint  # otherwise rounds are the caps and changes need no tracking
-    single = g.num_graphs == 1  # a single graph needs only "did anything change", not which nodes did
-    for t in range(1, total + 1):
-        ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
+    for t in range(1, run.total + 1):
+        if fr is not None and changed is not None and (nodes := fr.affected(changed)) is not None:
+            changed = run.sparse_round(t, nodes, fr)
+        else:
+            changed = run.dense_round(t, track=fr is not None)
         if record:
-            vtraj.append(dict(ctx.views))
-        active = cap_nodes >= t if t > all_active_until else None
-        new = {}
-        changed = torch.zeros(n, dtype=torch.bool) if track and not single else None
-        any_changed = False
+            vtraj.append(dict(run.ctx.views))
+            traj.append(dict(run.ctx.state))
+        if run.done(t, changed):
+            views_current = True  # the state did not change, so this round's views are final
+            break
+    return run.finish(views_current, traj, vtraj)
+
+
+class _Run:
+    """One execution: the context, compiled expressions, round caps and per-graph round counts."""
+
+    def __init__(self, spec: SpecIR, graph: Graph, transitions: Mapping[str, Transition],
+                 max_rounds: int | None) -> None:
+        self.spec, self.graph, self.transitions = spec, graph, transitions
+        self.ctx = ctx = make_context(spec, graph)
+        self.n = n = ctx.graph.num_nodes
+        self.compiler = NodeEvaluator(spec.param_values)
         for name, st in spec.states.items():
-            val = _cast(transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
+            ctx.state[name] = _cast(self.compiler.compile(st.init)(ctx, n), st.type.kind, n)
+        raw = self.compiler.compile(spec.rounds.expr)(ctx, n)
+        # negative / non-finite counts are errors; huge ones without a fixpoint need max_rounds
+        check_round_counts(raw, ctx.builtins["n"], fixpoint=spec.rounds.fixpoint, max_rounds=max_rounds)
+        self.caps = round_caps(raw, max_rounds)
+        self.view_fns = {name: self.compiler.compile(v.agg) for name, v in spec.views.items()}
+        self.total = int(self.caps.max().item()) if n else 0
+        self.all_active_until = int(self.caps.min().item()) if n else 0  # below this round no node is capped
+        self.batch = ctx.graph.node_batch()
+        self.rounds = torch.zeros(ctx.graph.num_graphs, dtype=torch.long)
+        self.single = ctx.graph.num_graphs == 1  # one graph: "did anything change" suffices
+
+    def dense_round(self, t: int, track: bool) -> torch.Tensor | bool | None:
+        """Every view and every node's transition. Returns the changed nodes (a mask) when ``track`` or
+        a batch needs per-graph round counts, a bool for a single graph, None when nothing tracks."""
+        ctx, n, spec = self.ctx, self.n, self.spec
+        ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
+        active = self.caps >= t if t > self.all_active_until else None
+        fixpoint = spec.rounds.fixpoint
+        mask = torch.zeros(n, dtype=torch.bool) if track or (fixpoint and not self.single) else None
+        any_changed, new = False, {}
+        for name, st in spec.states.items():
+            val = _cast(self.transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
             if active is not None:
                 val = torch.where(active, val, ctx.state[name])
-            if changed is not None:
-                changed |= _differs(val, ctx.state[name])
-            elif track and not any_changed:
+            if mask is not None:
+                mask |= _differs(val, ctx.state[name])
+            elif fixpoint and not any_changed:
                 any_changed = _any_differs(val, ctx.state[name])
             new[name] = val
         ctx.state = new
-        if record:
-            traj.append(dict(new))
-        if not track:
-            continue
-        if not (any_changed if changed is None else changed.any()):
-            views_current = True  # the state did not change, so this round's views are final
-            break
-        if single:  # no per-graph bookkeeping (nonzero + index_put)
-            rounds.fill_(t)
+        return mask if mask is not None else (any_changed if fixpoint else None)
+
+    def sparse_round(self, t: int, nodes: torch.Tensor, fr: Frontier) -> torch.Tensor:
+        """Views and transitions at ``nodes`` only (sorted ids); returns the ids that changed."""
+        ctx, spec = self.ctx, self.spec
+        if t > self.all_active_until:
+            nodes = nodes[self.caps.index_select(0, nodes) >= t]
+        fr.update_views(nodes)
+        k = int(nodes.shape[0])
+        moved = torch.zeros(k, dtype=torch.bool)
+        new = {}
+        for name, st in spec.states.items():
+            args = {a: v.index_select(0, nodes) for a, v in local_args(spec, ctx, name).items()}
+            val = _cast(self.transitions[name](**args), st.type.kind, k)
+            moved |= _differs(val, ctx.state[name].index_select(0, nodes))
+            new[name] = val
+        hit = nodes[moved]
+        for name, val in new.items():  # in place: the frontier owns these tensors (Frontier.affected)
+            ctx.state[name].index_put_((hit,), val[moved])
+        return hit
+
+    def done(self, t: int, changed: torch.Tensor | bool | None) -> bool:
+        """Record round ``t`` in the per-graph counts; whether the run has reached its fixpoint."""
+        if changed is None:
+            return False
+        if isinstance(changed, bool):
+            anything = changed
         else:
-            assert changed is not None
-            graphs_changed = torch.zeros(g.num_graphs, dtype=torch.bool).index_put_(
-                (batch[changed],), torch.tensor(True)
-            )
-            rounds = torch.where(graphs_changed, torch.full_like(rounds, t), rounds)
-    if not spec.rounds.fixpoint:
-        caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap_nodes, "amax")
-        rounds = caps.long()
-    if not views_current:
-        ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
-    outputs = {name: _cast(evaluate(o.expr, ctx), o.type.kind, n) for name, o in spec.outputs.items()}
-    return RunResult(outputs, rounds, traj, dict(ctx.state), graph, vtraj)
+            anything = bool(changed.any()) if changed.dtype == torch.bool else changed.numel() > 0
+        if not anything:
+            return True
+        if self.single:
+            self.rounds.fill_(t)
+            return False
+        ids = changed.nonzero().squeeze(1) if changed.dtype == torch.bool else changed
+        hit = torch.zeros(self.ctx.graph.num_graphs, dtype=torch.bool).index_put_(
+            (self.batch.index_select(0, ids),), torch.tensor(True))
+        self.rounds = torch.where(hit, torch.full_like(self.rounds, t), self.rounds)
+        return False
 
-
-def _differs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    if a.dtype == torch.bool:
-        return a != b
-    return ~((a == b) | (torch.isnan(a) & torch.isnan(b)))
+    def finish(self, views_current: bool, traj: list, vtraj: list) -> RunResult:
+        ctx, n, spec = self.ctx, self.n, self.spec
+        rounds = self.rounds
+        if not spec.rounds.fixpoint:
+            caps = torch.zeros(ctx.graph.num_graphs, dtype=torch.float64).scatter_reduce(
+                0, self.batch, self.caps, "amax")
+            rounds = caps.long()
+        if not views_current:
+            ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
+        outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
+                   for name, o in spec.outputs.items()}
+        return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj)
 
 
 SERIAL_TEST_FROM = 32768

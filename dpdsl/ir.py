@@ -100,6 +100,11 @@ class SpecIR:
         """sha256 of the spec text: what teachers and students record to detect a changed spec."""
         return hashlib.sha256(self.source.encode()).hexdigest()
 
+    @property
+    def param_values(self) -> dict[str, float]:
+        """Params by value: what the expression backends fold into constants."""
+        return {k: p.value for k, p in self.params.items()}
+
     def arg_type(self, name: str) -> Type:
         """Type of a local name an ``unknown(...)`` may take: a state field, node input or view."""
         if name in self.states:

@@ -194,32 +194,34 @@ def tree_too_deep(root: Any, limit: int, children: Callable[[Any], list]) -> Any
 # ---------------------------------------------------------------------------------------- rounds
 
 
-def round_caps(caps: Any, sizes: Any, *, fixpoint: bool, max_rounds: int | None) -> Any:
-    """Validate a spec's per-node round counts (float64 tensor) and apply ``max_rounds``.
+def check_round_counts(raw: Any, sizes: Any, *, fixpoint: bool, max_rounds: int | None) -> None:
+    """Validate a spec's evaluated per-node round counts before ``tolerances.round_caps`` uses them.
 
     A NaN, infinite or negative count is an error (it used to run 0 rounds silently). Without
-    ``until fixpoint`` a count over the ``rounds`` limit needs an explicit ``max_rounds``; with it the
-    fixpoint ends the run, so the count is only a cap and is left alone.
+    ``until fixpoint`` a count over the ``rounds`` limit needs an explicit ``max_rounds`` (which then
+    bounds the run); with it the fixpoint ends the run, so the count is only a cap and is left alone.
     """
     import torch
 
-    caps = caps.to(torch.float64)
-    if caps.dim() == 0:
-        caps = caps.expand(sizes.shape[0])
+    caps = raw.to(torch.float64).reshape(-1)
+    if caps.numel() == 0:
+        return
+    sizes = sizes.reshape(-1)
     bad = ~torch.isfinite(caps) | (caps < 0)
     if bool(bad.any()):
         i = int(bad.nonzero()[0])
-        raise UserError(f"the rounds expression evaluates to {caps[i].item():g} on a graph with "
-                        f"n = {int(sizes[i].item())}; a round count must be a finite number >= 0")
+        n = int(sizes[min(i, sizes.numel() - 1)].item())
+        raise UserError(f"the rounds expression evaluates to {caps[i].item():g} on a graph with n = {n}; "
+                        "a round count must be a finite number >= 0")
     if max_rounds is not None:
         if max_rounds < 0:
             raise UserError(f"--max-rounds must be >= 0, got {max_rounds}")
-        return caps.clamp(max=max_rounds)
-    top = float(caps.max().item()) if caps.numel() else 0.0
+        return
+    top = float(caps.max().item())
     if not fixpoint and top > cap("rounds"):
         i = int(caps.argmax())
-        raise exceeded("rounds", top, f"the round count (on a graph with n = {int(sizes[i].item())})")
-    return caps
+        n = int(sizes[min(i, sizes.numel() - 1)].item())
+        raise exceeded("rounds", top, f"the round count (on a graph with n = {n})")
 
 
 def probe_rounds(spec: Any) -> None:

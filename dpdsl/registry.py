@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dpdsl.runtime import fmax, fmin
 from dpdsl.types import BOOL, INT, NODE, REAL, T_BOOL, T_INT, T_NODE, T_REAL, Type
 
 SELF = "self"  # identity of argmin/argmax: an empty neighbourhood points to the node itself
@@ -52,17 +53,20 @@ class Aggregator:
         return self.identity == SELF
 
     def aggregate(
-        self, values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int
+        self, values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int,
+        own: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Reduce per-edge ``values`` onto ``me`` (the aggregating node of each edge), vectorised.
 
         Empty neighbourhoods get the identity, never 0 by accident. For argmin/argmax the result is
-        the neighbour id (``nbr``) of the extreme value, ties broken towards the smallest id.
+        the neighbour id (``nbr``) of the extreme value, ties broken towards the smallest id, and the
+        node's own id (``own[i]``, default ``i``) where there is none — frontier rounds aggregate onto a
+        compact numbering of a node subset and pass the subset's ids.
         """
         if self.custom is not None:
             return self.custom(values, me, nbr, num_nodes)
         if self.selects:
-            return _arg_extreme(values, me, nbr, num_nodes, self.reduce)
+            return _arg_extreme(values, me, nbr, num_nodes, self.reduce, own)
         values = values.to(torch.float64)
         if self.reduce == "mean":
             tot = torch.zeros(num_nodes, dtype=torch.float64).index_add_(0, me, values)
@@ -81,19 +85,20 @@ class Aggregator:
 
 
 def _arg_extreme(
-    values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int, reduce: str
+    values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int, reduce: str,
+    own: torch.Tensor | None = None,
 ) -> torch.Tensor:
     values = values.to(torch.float64)
     fill = math.inf if reduce == "amin" else -math.inf
     best = torch.full((num_nodes,), fill, dtype=torch.float64)
     best = best.scatter_reduce(0, me, values, reduce=reduce, include_self=True)
     hit = values == best.index_select(0, me)
-    big = float(num_nodes + 1)
-    cand = torch.where(hit, nbr.to(torch.float64), torch.as_tensor(big, dtype=torch.float64))
-    arg = torch.full((num_nodes,), big, dtype=torch.float64)
+    none = torch.as_tensor(math.inf, dtype=torch.float64)  # above every node id
+    cand = torch.where(hit, nbr.to(torch.float64), none)
+    arg = torch.full((num_nodes,), math.inf, dtype=torch.float64)
     arg = arg.scatter_reduce(0, me, cand, reduce="amin", include_self=True)
-    own = torch.arange(num_nodes, dtype=torch.float64)
-    return torch.where(arg < big, arg, own)
+    own = torch.arange(num_nodes, dtype=torch.float64) if own is None else own.to(torch.float64)
+    return torch.where(arg < none, arg, own)
 
 
 def _same(t: Type) -> Type:
@@ -136,17 +141,8 @@ class Function:
     accepts: tuple[str, ...]
     result: Callable[[list[Type]], Type]
     torch_fn: Callable[..., torch.Tensor]
-    source: str  # a Python expression template over {0}, {1}, ... or {args} for the emitted module
-
-
-def _reduce_pairwise(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
-    def fn(*xs: torch.Tensor) -> torch.Tensor:
-        out = xs[0]
-        for x in xs[1:]:
-            out = op(out, x)
-        return out
-
-    return fn
+    source: str  # a Python expression template over {0}, {1}, ... or {args} for the emitted module;
+    # it may call dpdsl.runtime helpers by their names there (_fmin, _fmax, _full: dpdsl.codegen.RUNTIME_NAMES)
 
 
 def _join_all(ts: list[Type]) -> Type:
@@ -164,9 +160,9 @@ def register_function(fn: Function) -> Function:
     return fn
 
 
-register_function(Function("min", 2, 8, (INT, REAL, NODE), _join_all, _reduce_pairwise(torch.minimum),
+register_function(Function("min", 2, 8, (INT, REAL, NODE), _join_all, fmin,
                            "_fmin({args})"))
-register_function(Function("max", 2, 8, (INT, REAL, NODE), _join_all, _reduce_pairwise(torch.maximum),
+register_function(Function("max", 2, 8, (INT, REAL, NODE), _join_all, fmax,
                            "_fmax({args})"))
 register_function(Function("abs", 1, 1, (INT, REAL), _join_all, torch.abs, "torch.abs({0})"))
 

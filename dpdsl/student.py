@@ -3,8 +3,8 @@
 A student is the spec (text + hash) plus, per state field, the predicates its tree tests, the terms its
 leaves select, and the tree. It runs through the same skeleton as the reference executor
 (``dpdsl.execute.run_skeleton``), with each tree compiled once into a closure of nested ``torch.where``
-over the predicates and terms it uses: one torch op per split and per feature node, nothing stacked
-(the generic ``[N, P]`` bools -> ``predict_torch`` -> gather evaluation is kept as the tested oracle).
+over the predicates and terms it uses: one torch op per split and per feature node, nothing stacked.
+This is the one evaluator that runs students; the array form (``tree.predict``) serves fitting.
 Artifacts are JSON only (no pickle); ``student.json`` is deterministic for a seed.
 """
 
@@ -19,12 +19,13 @@ from typing import Any
 import torch
 
 from dpdsl import limits, seal
+from dpdsl import tree as T
 from dpdsl.api import load_spec_text
-from dpdsl.distill import tree as T
-from dpdsl.distill.features import FeatureSet, evaluate_features, typed_features
 from dpdsl.errors import CheckpointError, UserError
-from dpdsl.execute import LocalFn, RunResult, Transition, compile_local, run_skeleton
-from dpdsl.frontend import ast as A
+from dpdsl.execute import RunResult, Transition, run_skeleton
+from dpdsl.expr import nodes as A
+from dpdsl.expr.torch_eval import LocalFn, compile_local
+from dpdsl.features import FeatureSet, typed_features
 from dpdsl.fsutil import incomplete_reason
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
@@ -46,29 +47,12 @@ class FieldTree:
     def transition(self, spec: SpecIR) -> Transition:
         """The tree compiled to nested ``torch.where`` over the predicates and terms it uses (each
         evaluated once per call): a depth-1 tree costs one comparison and one ``where`` per round.
-        Bit-identical to :meth:`generic_transition`, which the tests hold it to."""
+        Tests hold it bit-identical to the array form (``tree.predict`` + gather) the fitter uses."""
         fn = compile_tree(spec, self.tree, self.features.predicates, self.features.terms,
                           spec.states[self.features.field].type.dtype())
 
         def run(**args: torch.Tensor) -> torch.Tensor:
             return fn(args, int(next(iter(args.values())).shape[0]))
-
-        return run
-
-    def generic_transition(self, spec: SpecIR) -> Transition:
-        """The tree run generically: all features -> ``[N, P]`` bools, ``predict_torch``, gather over
-        all terms. Slower; kept as the oracle the compiled :meth:`transition` is tested against."""
-        arrays = T.to_arrays(self.tree)
-        kind = spec.states[self.features.field].type
-
-        def run(**args: torch.Tensor) -> torch.Tensor:
-            X = evaluate_features(spec, self.features.predicates, args, torch.bool)
-            n = int(next(iter(args.values())).shape[0])
-            if X.shape[1] == 0:
-                X = torch.zeros(n, 1, dtype=torch.bool)
-            cls = T.predict_torch(arrays, X)
-            values = evaluate_features(spec, self.features.terms, args, kind.dtype())
-            return values.gather(1, cls.unsqueeze(1)).squeeze(1)
 
         return run
 
@@ -90,8 +74,8 @@ def compile_tree(spec: SpecIR, tree: T.Tree, predicates: Sequence[A.Expr], terms
         return lambda pv, tv: torch.where(pv[i], yes(pv, tv), no(pv, tv))
 
     select = build(tree)
-    pfns = [compile_local(spec, predicates[k]) for k in used_p]
-    tfns = [compile_local(spec, terms[k]) for k in used_t]
+    pfns = [compile_local(spec.param_values, predicates[k]) for k in used_p]
+    tfns = [compile_local(spec.param_values, terms[k]) for k in used_t]
 
     def run(args: Mapping[str, torch.Tensor], n: int) -> torch.Tensor:
         pv = [_column(f(args, n), n, torch.bool) for f in pfns]

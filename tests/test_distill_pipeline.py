@@ -18,13 +18,14 @@ import pytest
 import torch
 
 from dpdsl.api import load_spec
-from dpdsl.distill.dataset import snap, values_close
-from dpdsl.distill.features import candidate_features, evaluate_features
+from dpdsl.distill.dataset import snap
 from dpdsl.distill.pipeline import CompileConfig, compile_student
 from dpdsl.distill.report import render_text
-from dpdsl.execute import aggregate, local_args, make_context, run_reference
+from dpdsl.execute import evaluate, local_args, make_context, run_reference
+from dpdsl.features import candidate_features, evaluate_features
 from dpdsl.student import dumps_student, load_student, student_from_json
 from dpdsl.teachers.contract import TeacherOutput
+from dpdsl.tolerances import close
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ class PlantedTeacher:
         embs = [torch.zeros(n, self.width)]
         for t in range(1, len(ref.trajectory)):
             ctx.state = ref.trajectory[t - 1]
-            ctx.views = {k: aggregate(v.agg, ctx) for k, v in spec.views.items()}
+            ctx.views = {k: evaluate(v.agg, ctx) for k, v in spec.views.items()}
             cols = [evaluate_features(spec, self.feats[f].predicates, local_args(spec, ctx, f), torch.float64)
                     for f in spec.states]
             ind = torch.cat(cols, dim=1)
@@ -188,5 +189,5 @@ def test_snap_picks_the_nearest_explaining_term() -> None:
     inf = float("inf")
     T = torch.tensor([[1.0, 1.01, 5.0], [inf, 2.0, 0.0], [3.0, 4.0, 5.0], [0.0, 0.01, inf]], dtype=torch.float64)
     target = torch.tensor([1.008, inf, 7.0, 0.004], dtype=torch.float64)
-    E = values_close(T, target[:, None])
+    E = close(T, target[:, None])
     assert snap(T, E, target).tolist() == [1.01, inf, 7.0, 0.0]

@@ -183,7 +183,24 @@ BAD: list[tuple[str, str, str]] = [
      _edit("view kids = sum over children", "view kids = ‸sum over parent",
            _edit("graph tree", "graph dag", _edit("sample graph tree", "sample graph dag", TREE))),
      "relation 'parent' needs a tree graph"),
+    # constants fold through dpdsl.expr.fold, so calls and 'if' fold too
+    ("rounds-negative-folded-call", _edit("rounds n - 1", "rounds ‸min(-1, 2)"),
+     "rounds must be a finite number >= 0, got -1"),
+    ("init-outside-range-folded-if", _edit("state x : int >= 0\ninit x = 0",
+                                           "state x : int >= 0\ninit x = ‸if true then -1 else 0", TREE),
+     "init x = -1 is outside the range of state x"),
 ]
+
+
+@pytest.mark.parametrize(("decl", "value"), [
+    ("param h : real = 1 / 4", 0.25), ("param k : int = max(2, 3)", 3.0), ("param b : bool = not true", 0.0),
+    ("param c : {r, g} = g", 1.0), ("param k : int = if 1 < 2 then 4 else 5", 4.0),
+])
+def test_param_values_fold_to_floats(decl: str, value: float) -> None:
+    """Any constant expression is a param value (folded as the torch backend computes it)."""
+    spec = load_spec_text(_edit("graph directed\n", f"graph directed\n{decl}\n"))
+    (p,) = spec.params.values()
+    assert p.value == value and type(p.value) is float
 
 
 def _locate(marked: str) -> tuple[str, int, int]:

@@ -26,9 +26,9 @@ from clihelp import SPECS, TEACHERS, cli, is_caret_block
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dpdsl import tree as T
 from dpdsl.api import load_spec_text
-from dpdsl.distill import tree as T
-from dpdsl.distill.features import typed_features
+from dpdsl.features import typed_features
 from dpdsl.student import FieldTree, Student, dumps_student
 
 SPEC_PATHS = sorted(SPECS.glob("*.dp"))
@@ -63,9 +63,23 @@ class Surface:
         self.codes[r.code] = self.codes.get(r.code, 0) + 1
         lines = r.lines
         if r.code not in (0, 1, 2):
-            self.failures.append(f"exit {r.code}: {r.err.strip()[-400:]} for {[str(a)[:80] for a in argv]}")
+            self.failures.append(f"exit {r.code}: {r.err.strip()[-400:]} for {_show(argv)}")
         elif r.code == 2 and not (len(lines) == 1 or is_caret_block(lines)):
-            self.failures.append(f"exit 2 with {len(lines)} stderr lines: {lines[:4]} for {argv}")
+            self.failures.append(f"exit 2 with {len(lines)} stderr lines: {lines[:4]} for {_show(argv)}")
+
+
+def _show(argv: list[Any]) -> str:
+    """The argv of a failing case, with the content of the files it names (to reproduce it)."""
+    out = []
+    for a in argv:
+        p = Path(a) if isinstance(a, Path) else None
+        if p is not None and p.is_file():
+            out.append(f"{p.name}={p.read_bytes()[:1500]!r}")
+        elif p is not None and (p / "student.json").is_file():
+            out.append(f"{p.name}/student.json={(p / 'student.json').read_bytes()[:1500]!r}")
+        else:
+            out.append(str(a)[:80])
+    return " ".join(out)
 
 
 RESULTS: dict[str, Surface] = {}

@@ -21,9 +21,9 @@ import torch
 from clihelp import ROOT, SPECS, TEACHERS, assert_user_error, cli, rewrite_checkpoint
 
 from dpdsl import fsutil, limits
+from dpdsl import tree as T
 from dpdsl.api import load_spec, load_spec_text
-from dpdsl.distill import tree as T
-from dpdsl.distill.features import typed_features
+from dpdsl.features import typed_features
 from dpdsl.student import FieldTree, Student, dumps_student, load_student
 from dpdsl.teachers.checkpoint import load_teacher, save_teacher
 
@@ -713,3 +713,11 @@ def test_sigkilled_real_compile_leaves_nothing_loadable(tmp_path: Path) -> None:
     assert not out.exists()
     assert_user_error(cli("run", caught, "--sample", "1"), "not a finished student")
     assert_user_error(cli("eval", caught, "--sizes", "8"), "not a finished student")
+
+
+def test_uniform_with_negative_zero_bound(tmp_path: Path) -> None:
+    """Found by tests/test_fuzz.py: numpy refuses uniform(0, -0) ("high - low < 0")."""
+    p = spec_file(tmp_path, bf_with("sample w uniform(0, 1)", "sample w uniform(0, -0)"))
+    assert cli("check", p).code == 0
+    r = cli("run", p, "--sample", "2", "--json")
+    assert r.code == 0 and all(d == 0.0 or d == "inf" for g in json.loads(r.out) for d in g["outputs"]["dist"])

@@ -18,9 +18,9 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from dpdsl.distill.conjunctions import LRHSearch, evaluate
-from dpdsl.distill.tree import Split, Tree, path_conjunctions, predict, random_tree, to_json
+from dpdsl.distill.conjunctions import LRHSearch, evaluate, path_conjunctions
 from dpdsl.distill.treefit import DPTreeSelector
+from dpdsl.tree import Split, Tree, predict, random_tree, to_json
 
 P, DEPTH, K = 24, 3, 3
 

@@ -1,6 +1,6 @@
-"""The student's compiled fast path (nested ``torch.where`` closures, cheap fixpoint test) must agree bit
-for bit with the generic tree evaluation it replaced (features -> ``[N, P]`` -> ``predict_torch`` ->
-gather), on random trees over random features, including NaN, infinities, signed zeros and ties.
+"""The student's compiled trees (nested ``torch.where`` closures, cheap fixpoint test) must agree bit
+for bit with the tree's array form the fitter uses (features -> ``[N, P]`` -> ``tree.predict`` in numpy
+-> gather), on random trees over random features, including NaN, infinities, signed zeros and ties.
 """
 
 from __future__ import annotations
@@ -15,14 +15,31 @@ from hypothesis import strategies as st
 from torch.profiler import ProfilerActivity, profile
 
 from dpdsl import execute
+from dpdsl import tree as T
 from dpdsl.api import load_spec_text
-from dpdsl.distill import tree as T
-from dpdsl.distill.features import FeatureSet, candidate_features, typed_features
 from dpdsl.execute import SERIAL_TEST_FROM, _any_differs, _differs, run_skeleton
+from dpdsl.features import FeatureSet, candidate_features, evaluate_features, typed_features
 from dpdsl.graphs.core import Graph, batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 from dpdsl.student import FieldTree, Student
+
+
+def array_transition(ft: FieldTree, spec: SpecIR):
+    """The oracle: every feature evaluated into ``[N, P]`` bools and ``[N, K]`` terms, the tree's array
+    form walked in numpy, the selected term gathered."""
+    arrays = T.to_arrays(ft.tree)
+    dtype = spec.states[ft.features.field].type.dtype()
+
+    def run(**args: torch.Tensor) -> torch.Tensor:
+        n = int(next(iter(args.values())).shape[0])
+        X = evaluate_features(spec, ft.features.predicates, args, torch.bool)
+        X = X if X.shape[1] else torch.zeros(n, 1, dtype=torch.bool)
+        cls = torch.from_numpy(T.predict(arrays, X.numpy()))
+        values = evaluate_features(spec, ft.features.terms, args, dtype)
+        return values.gather(1, cls.unsqueeze(1)).squeeze(1)
+
+    return run
 
 # exercises every branch of compile_local: enum labels, bools, params, unary ops, all binary ops, Cond, Call
 EXTRA_SPEC = """problem mixed
@@ -106,17 +123,17 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.data())
-def test_compiled_tree_matches_predict_torch(spec_fields: list[tuple[SpecIR, FeatureSet]], data) -> None:
+def test_compiled_tree_matches_array_form(spec_fields: list[tuple[SpecIR, FeatureSet]], data) -> None:
     spec, fs = data.draw(st.sampled_from(spec_fields), label="field")
     tree = data.draw(trees(len(fs.predicates), len(fs.terms)), label="tree")
     n = data.draw(st.integers(0, 40), label="nodes")
     args = random_args(spec, fs.field, n, data.draw(st.integers(0, 2**31 - 1), label="seed"))
     ft = FieldTree(fs, tree)
-    fast, generic = ft.transition(spec)(**args), ft.generic_transition(spec)(**args)
+    fast, generic = ft.transition(spec)(**args), array_transition(ft, spec)(**args)
     assert same_bits(fast, generic), (fs.field, T.to_rules(tree, fs.predicate_names, fs.term_names))
 
 
-def test_compiled_tree_matches_predict_torch_on_complete_random_trees(
+def test_compiled_tree_matches_array_form_on_complete_random_trees(
     spec_fields: list[tuple[SpecIR, FeatureSet]],
 ) -> None:
     """Seeded sweep over the planted-benchmark tree shape (complete, distinct predicates on a path)."""
@@ -126,7 +143,7 @@ def test_compiled_tree_matches_predict_torch_on_complete_random_trees(
             tree = T.random_tree(len(fs.predicates), depth, len(fs.terms), rng, distinct_siblings=len(fs.terms) > 1)
             args = random_args(spec, fs.field, 257, 100 * i + depth)
             ft = FieldTree(fs, tree)
-            assert same_bits(ft.transition(spec)(**args), ft.generic_transition(spec)(**args))
+            assert same_bits(ft.transition(spec)(**args), array_transition(ft, spec)(**args))
 
 
 def with_specials(g: Graph, seed: int) -> Graph:
@@ -142,10 +159,10 @@ def with_specials(g: Graph, seed: int) -> Graph:
 
 
 @pytest.mark.parametrize("serial_from", [0, SERIAL_TEST_FROM])
-def test_student_run_matches_generic_transitions(
+def test_student_run_matches_array_form_transitions(
     specs: dict[str, SpecIR], serial_from: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Whole runs with compiled vs generic transitions (trajectories, outputs, rounds), and single-graph
+    """Whole runs with compiled vs array-form transitions (trajectories, outputs, rounds), and single-graph
     runs (the cheap fixpoint test, numpy and torch branch) against the batch's per-node test."""
     monkeypatch.setattr(execute, "SERIAL_TEST_FROM", serial_from)
     rng = np.random.default_rng(1)
@@ -157,7 +174,7 @@ def test_student_run_matches_generic_transitions(
             fields[f] = FieldTree(fs, T.random_tree(len(fs.predicates), depth, len(fs.terms), rng,
                                                     distinct_siblings=len(fs.terms) > 1))
         student = Student(spec, fields)
-        generic = {name: ft.generic_transition(spec) for name, ft in fields.items()}
+        generic = {name: array_transition(ft, spec) for name, ft in fields.items()}
         graphs = sample_graphs(spec, 4, 3, nodes=(3, 12))
         odd = [with_specials(g, i) for i, g in enumerate(graphs)]
         for g in [graphs[0], batch_graphs(graphs), odd[0], batch_graphs(odd)]:

@@ -7,18 +7,16 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
-from dpdsl.distill.conjunctions import ROOT, Conj
-from dpdsl.distill.tree import (
+from dpdsl.distill.conjunctions import ROOT, Conj, path_conjunctions
+from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector, agreement, first_explaining_class
+from dpdsl.tree import (
     Leaf,
     Split,
     Tree,
     depth,
     from_json,
-    path_conjunctions,
     predict,
-    predict_torch,
     random_tree,
     simplify,
     size,
@@ -26,7 +24,6 @@ from dpdsl.distill.tree import (
     to_json,
     to_rules,
 )
-from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector, agreement, first_explaining_class
 
 
 def _eval_slow(t: Tree, x: np.ndarray) -> int:
@@ -53,21 +50,18 @@ def _planted(seed: int, p: int = 10, d: int = 3, k: int = 3, n: int = 3000):
 # ---------------------------------------------------------------- tree format
 
 
-def test_predict_numpy_torch_and_slow_agree() -> None:
+def test_predict_agrees_with_a_plain_walk() -> None:
     rng = np.random.default_rng(0)
     for seed in range(5):
         tree = random_tree(9, int(rng.integers(0, 5)), 4, np.random.default_rng(seed), distinct_siblings=False)
         X = rng.random((300, 9)) < 0.5
         slow = np.array([_eval_slow(tree, x) for x in X])
         np.testing.assert_array_equal(predict(tree, X), slow)
-        got = predict_torch(to_arrays(tree), torch.from_numpy(X))
-        assert got.dtype == torch.int64
-        np.testing.assert_array_equal(got.numpy(), slow)
+        np.testing.assert_array_equal(predict(to_arrays(tree), X), slow)
     # unbalanced tree: leaves at different depths must stay put
     t = Split(2, Leaf(5), Split(0, Split(1, Leaf(1), Leaf(2)), Leaf(3)))
     X = _all_assignments(3)
     np.testing.assert_array_equal(predict(t, X), [_eval_slow(t, x) for x in X])
-    np.testing.assert_array_equal(predict_torch(to_arrays(t), torch.from_numpy(X)).numpy(), predict(t, X))
     with pytest.raises(ValueError):
         predict(t, X[:, :2])
 

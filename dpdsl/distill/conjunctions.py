@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dpdsl.distill.probes import RidgeProbe
+from dpdsl.tree import Split, Tree
 
 
 class Conj(NamedTuple):
@@ -272,3 +273,17 @@ def candidate_set(conjs: Iterable[Conj]) -> list[Conj]:
     for c in conjs:
         seen.setdefault(Conj(int(c[0]), int(c[1])))
     return list(seen)
+
+
+def path_conjunctions(tree: Tree) -> list[Conj]:
+    """The path AND of every node (preorder, root first): what the LRH says a teacher represents."""
+    out: list[Conj] = []
+
+    def go(t: Tree, c: Conj) -> None:
+        out.append(c)
+        if isinstance(t, Split):
+            go(t.if_true, c.extend(t.pred, True))
+            go(t.if_false, c.extend(t.pred, False))
+
+    go(tree, ROOT)
+    return out

@@ -16,27 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dpdsl.distill.features import FeatureSet, evaluate_features
 from dpdsl.distill.probes import fit_ridge
 from dpdsl.errors import UserError
-from dpdsl.execute import aggregate, evaluate, local_args, make_context
+from dpdsl.execute import evaluate, local_args, make_context
+from dpdsl.features import FeatureSet, evaluate_features
 from dpdsl.frontend import ast as A
 from dpdsl.graphs.core import Graph, batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.teachers.contract import Teacher, TeacherOutput
+from dpdsl.tolerances import close, round_caps
 from dpdsl.types import BOOL
-
-MATCH_RTOL = 0.02  # a teacher's real-valued state matches a term within 2 % (absolute for |y| < 1)
-
-
-def values_close(a: torch.Tensor, b: torch.Tensor, rtol: float = MATCH_RTOL) -> torch.Tensor:
-    """Elementwise match of a term value and a teacher label: equal infinities or within tolerance."""
-    if a.dtype == torch.bool or b.dtype == torch.bool:
-        return a.to(torch.bool) == b.to(torch.bool)
-    both_inf = torch.isinf(a) & torch.isinf(b) & (torch.sign(a) == torch.sign(b))
-    finite = torch.isfinite(a) & torch.isfinite(b)
-    close = (a - b).abs() <= rtol * torch.clamp(b.abs(), min=1.0)
-    return both_inf | (finite & close)
 
 
 @dataclass
@@ -82,7 +71,7 @@ def run_teacher(spec: SpecIR, teacher: Teacher, graphs: list[Graph]) -> TeacherR
     ctx = make_context(spec, batch)
     init = {name: _as_kind(evaluate(st.init, ctx), st.type.kind, batch.num_nodes)
             for name, st in spec.states.items()}
-    caps = evaluate(spec.rounds.expr, ctx)
+    caps = round_caps(evaluate(spec.rounds.expr, ctx))
     notes: list[str] = []
     if out.states is not None:
         states, source = out.states, "state heads"
@@ -99,7 +88,7 @@ def _as_kind(v: torch.Tensor, kind: str, n: int) -> torch.Tensor:
 
 
 def _agreement(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    hits = [values_close(b[k], a[k]).to(torch.float64).mean().item() for k in a if k in b]
+    hits = [close(b[k], a[k]).to(torch.float64).mean().item() for k in a if k in b]
     return float(np.mean(hits)) if hits else 0.0
 
 
@@ -174,7 +163,7 @@ def transition_dataset(spec: SpecIR, run: TeacherRun, features: dict[str, Featur
         if not bool(active.any()):
             break
         ctx.state = labels
-        ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
+        ctx.views = {name: evaluate(v.agg, ctx) for name, v in spec.views.items()}
         phi = run.output.embeddings[t]
         labels = {}
         for name, st in spec.states.items():
@@ -183,7 +172,7 @@ def transition_dataset(spec: SpecIR, run: TeacherRun, features: dict[str, Featur
             X = evaluate_features(spec, fs.predicates, args, torch.bool)
             T = evaluate_features(spec, fs.terms, args, st.type.dtype())
             target = _as_kind(run.states[t][name], st.type.kind, batch.num_nodes)
-            E = values_close(T, target[:, None])
+            E = close(T, target[:, None])
             labels[name] = snap(T, E, target) if target.is_floating_point() and E.shape[1] else target
             c = cols[name]
             c["X"].append(X[active])

@@ -19,20 +19,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from dpdsl.distill import tree as T
+from dpdsl import tree as T
 from dpdsl.distill.conjunctions import LRHSearch
-from dpdsl.distill.dataset import FieldData, TeacherRun, run_teacher, transition_dataset, values_close
-from dpdsl.distill.features import FeatureSet, candidate_features
+from dpdsl.distill.dataset import FieldData, TeacherRun, run_teacher, transition_dataset
 from dpdsl.distill.probes import probe_scores
 from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector
 from dpdsl.evaluate import score_outputs
 from dpdsl.execute import run_reference
+from dpdsl.features import FeatureSet, candidate_features
 from dpdsl.fsutil import library_versions
 from dpdsl.graphs.core import batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 from dpdsl.student import FieldTree, Student, prune_features
 from dpdsl.teachers.contract import Teacher
+from dpdsl.tolerances import close
 
 
 @dataclass
@@ -185,7 +186,7 @@ def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig)
     with torch.no_grad():
         tout = teacher.run(hb)
     sres = student.run(hb)
-    fid = score_outputs(spec, sres.outputs, tout.outputs, hb, match=values_close)
+    fid = score_outputs(spec, sres.outputs, tout.outputs, hb, match=close)
     out: dict[str, Any] = {"fidelity": {"nodes": f"{lo}..{hi}", "graphs": len(held),
                                         "node_agreement": fid["node_exact"], "per_output": fid["per_output"]}}
     has_ref = all(st.reference is not None for st in spec.states.values())
@@ -193,7 +194,7 @@ def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig)
         # who is wrong where student and teacher disagree: a user must be able to tell an unfaithful
         # student from a faithful one distilled from an imperfect teacher
         ref_held = run_reference(spec, hb).outputs
-        t_ok = score_outputs(spec, tout.outputs, ref_held, hb, match=values_close)
+        t_ok = score_outputs(spec, tout.outputs, ref_held, hb, match=close)
         s_ok = score_outputs(spec, sres.outputs, ref_held, hb)["_ok"]
         dis = ~fid["_ok"]
         n_dis = int(dis.sum())

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.tree import DecisionTreeClassifier
 
 from dpdsl.distill.conjunctions import ROOT, Conj, candidate_set, evaluate
-from dpdsl.distill.tree import Leaf, Split, Tree, predict, simplify
+from dpdsl.tree import Leaf, Split, Tree, predict, simplify
 
 _NEG = np.iinfo(np.int64).min // 4
 """-inf for integer agreement counts (safe to add twice)."""

@@ -1,120 +1,193 @@
-"""Syntax tree of a ``.dp`` spec.
+"""Syntax tree of a ``.dp`` spec: one typed declaration class per declaration kind, with positions.
 
-Expression nodes are shared by the parser and the checker: the parser builds them untyped
-(``type is None``); the checker returns typed copies (``dataclasses.replace``) with names resolved, and
-those typed trees are what the IR, the executor, the code generator and the distiller read.
+Each declaration rule of the base grammar (``graph_decl``, ``input_decl``, ...) has its own frozen
+dataclass, so every field means one thing (an input's ``site`` is ``node``/``edge``; a sample clause's
+sampler is ``sampler``) and a checker pass asks for exactly the kind it handles. ``KEYWORD`` is the kind's
+name as error messages spell it (``duplicate init dist``, ``already declared as input``).
+
+Expression nodes live in the expression core (``dpdsl.expr.nodes``) and are re-exported here, so the
+parser, the checker and plugins build them as ``ast.Num``, ``ast.Agg``, ...
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
+from dpdsl.expr.nodes import (  # noqa: F401  (re-exported: the parser, checker and plugins build these)
+    NOPOS,
+    Agg,
+    Binary,
+    Bool,
+    Call,
+    Cond,
+    Expr,
+    Index,
+    Name,
+    Num,
+    Pos,
+    Unary,
+)
 from dpdsl.types import Type
-
-
-@dataclass(frozen=True)
-class Pos:
-    line: int
-    column: int
-
-
-NOPOS = Pos(0, 0)
-
-
-@dataclass(frozen=True)
-class Expr:
-    pos: Pos = field(default=NOPOS, compare=False, repr=False)
-    type: Type | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Num(Expr):
-    value: float = 0.0
-
-
-@dataclass(frozen=True)
-class Bool(Expr):
-    value: bool = False
-
-
-@dataclass(frozen=True)
-class Name(Expr):
-    """A bare name. ``kind`` is set by the checker: state, input, view, param, builtin, label."""
-
-    name: str = ""
-    kind: str = ""
-
-
-@dataclass(frozen=True)
-class Index(Expr):
-    """``x[u]`` (neighbour), ``x[v]`` (own) or ``w[u, v]`` (edge) inside an aggregate.
-
-    ``site`` is set by the checker: ``nbr``, ``self`` or ``edge``; ``kind`` as for ``Name``.
-    """
-
-    name: str = ""
-    args: tuple[str, ...] = ()
-    site: str = ""
-    kind: str = ""
-
-
-@dataclass(frozen=True)
-class Call(Expr):
-    fn: str = ""
-    args: tuple[Expr, ...] = ()
-
-
-@dataclass(frozen=True)
-class Unary(Expr):
-    op: str = ""  # '-' or 'not'
-    x: Expr = field(default_factory=Expr)
-
-
-@dataclass(frozen=True)
-class Binary(Expr):
-    op: str = ""  # + - * / < <= > >= == != and or
-    a: Expr = field(default_factory=Expr)
-    b: Expr = field(default_factory=Expr)
-
-
-@dataclass(frozen=True)
-class Cond(Expr):
-    cond: Expr = field(default_factory=Expr)
-    then: Expr = field(default_factory=Expr)
-    other: Expr = field(default_factory=Expr)
-
-
-@dataclass(frozen=True)
-class Agg(Expr):
-    """``agg over relation nbr (->|--) me : body``; ``me`` is the aggregating node."""
-
-    agg: str = ""
-    relation: str = ""
-    nbr: str = "u"
-    me: str = "v"
-    arrow: str = ""
-    body: Expr = field(default_factory=Expr)
-
 
 # --- declarations -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Decl:
-    kind: str  # graph, input, param, state, init, view, transition, reference, rounds, output, ...
-    name: str
+    """Base of every declaration; ``pos`` is where its keyword starts."""
+
     pos: Pos
+    KEYWORD: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class NamedDecl(Decl):
+    """A declaration about one name (a state field, an input, ...); ``name_pos`` points at the name."""
+
+    name: str
     name_pos: Pos
-    type: Type | None = None
-    type_pos: Pos | None = None
-    expr: Expr | None = None
-    site: str = ""  # input: node | edge; sample_input: the sampler's name
-    site_pos: Pos | None = None  # sample_input: where the sampler's name is
-    args: tuple[tuple[str, Pos], ...] = ()  # transition: unknown(...) arguments
-    fixpoint: bool = False  # rounds ... until fixpoint
-    call_args: tuple[tuple[str | None, float, Pos], ...] = ()  # sample: (kw or None, value, pos)
-    lo: int = 0  # sample graph nodes lo..hi
-    hi: int = 0
+
+
+@dataclass(frozen=True)
+class GraphDecl(Decl):
+    """``graph KIND``."""
+
+    kind: str
+    kind_pos: Pos
+    KEYWORD: ClassVar[str] = "graph"
+
+
+@dataclass(frozen=True)
+class InputDecl(NamedDecl):
+    """``input SITE NAME : TYPE``; ``site`` is ``node`` or ``edge``."""
+
+    site: str
+    type: Type
+    type_pos: Pos
+    KEYWORD: ClassVar[str] = "input"
+
+
+@dataclass(frozen=True)
+class ParamDecl(NamedDecl):
+    """``param NAME : TYPE = EXPR`` (the value must fold to a constant)."""
+
+    type: Type
+    type_pos: Pos
+    expr: Expr
+    KEYWORD: ClassVar[str] = "param"
+
+
+@dataclass(frozen=True)
+class StateDecl(NamedDecl):
+    """``state NAME : TYPE``."""
+
+    type: Type
+    type_pos: Pos
+    KEYWORD: ClassVar[str] = "state"
+
+
+@dataclass(frozen=True)
+class InitDecl(NamedDecl):
+    """``init NAME = EXPR``."""
+
+    expr: Expr
+    KEYWORD: ClassVar[str] = "init"
+
+
+@dataclass(frozen=True)
+class ViewDecl(NamedDecl):
+    """``view NAME = AGG`` (the grammar admits only an aggregate here)."""
+
+    expr: Expr
+    KEYWORD: ClassVar[str] = "view"
+
+
+@dataclass(frozen=True)
+class TransitionDecl(NamedDecl):
+    """``transition NAME = unknown(ARG, ...)``; ``args`` are (name, position) pairs."""
+
+    args: tuple[tuple[str, Pos], ...]
+    KEYWORD: ClassVar[str] = "transition"
+
+
+@dataclass(frozen=True)
+class ReferenceDecl(NamedDecl):
+    """``reference NAME = EXPR``: the ground-truth transition over the unknown's arguments."""
+
+    expr: Expr
+    KEYWORD: ClassVar[str] = "reference"
+
+
+@dataclass(frozen=True)
+class RoundsDecl(Decl):
+    """``rounds EXPR [until fixpoint]``."""
+
+    expr: Expr
+    fixpoint: bool
+    KEYWORD: ClassVar[str] = "rounds"
+
+
+@dataclass(frozen=True)
+class OutputDecl(NamedDecl):
+    """``output NAME [= EXPR]``; without an expression it outputs the state field of that name."""
+
+    expr: Expr | None
+    KEYWORD: ClassVar[str] = "output"
+
+
+@dataclass(frozen=True)
+class PredicateDecl(NamedDecl):
+    """``predicate STATE : EXPR``: an extra bool feature for the distiller."""
+
+    expr: Expr
+    KEYWORD: ClassVar[str] = "predicate"
+
+
+@dataclass(frozen=True)
+class TermDecl(NamedDecl):
+    """``term STATE : EXPR``: an extra leaf value for the distiller."""
+
+    expr: Expr
+    KEYWORD: ClassVar[str] = "term"
+
+
+@dataclass(frozen=True)
+class CallArg:
+    """One argument of a sample clause's call: ``keyword = value`` or a positional ``value``."""
+
+    keyword: str | None
+    value: float
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SampleGraphDecl(Decl):
+    """``sample graph FAMILY[(k = v, ...)] nodes LO..HI``."""
+
+    family: str
+    family_pos: Pos
+    call_args: tuple[CallArg, ...]
+    lo: int
+    hi: int
+    KEYWORD: ClassVar[str] = "sample_graph"
+
+
+@dataclass(frozen=True)
+class SampleInputDecl(NamedDecl):
+    """``sample INPUT SAMPLER[(a, ...)]``."""
+
+    sampler: str
+    sampler_pos: Pos
+    call_args: tuple[CallArg, ...]
+    KEYWORD: ClassVar[str] = "sample_input"
+
+
+DECL_KINDS: tuple[type[Decl], ...] = (
+    GraphDecl, InputDecl, ParamDecl, StateDecl, InitDecl, ViewDecl, TransitionDecl, ReferenceDecl,
+    RoundsDecl, OutputDecl, PredicateDecl, TermDecl, SampleGraphDecl, SampleInputDecl,
+)
+"""Every concrete declaration class: what the parser builds and the checker must consume."""
 
 
 @dataclass(frozen=True)

@@ -186,69 +186,66 @@ class ToAST(Transformer):
         return ("problem", str(c[0]), _pos(c[0]))
 
     def graph_decl(self, meta, c):
-        return A.Decl("graph", str(c[0]), _mpos(meta), _pos(c[0]))
+        return A.GraphDecl(_mpos(meta), kind=str(c[0]), kind_pos=_pos(c[0]))
 
     def input_decl(self, meta, c):
         site, name, (ty, tpos) = c
-        return A.Decl("input", str(name), _mpos(meta), _pos(name), type=ty, type_pos=tpos, site=str(site))
+        return A.InputDecl(_mpos(meta), str(name), _pos(name), site=str(site), type=ty, type_pos=tpos)
 
     def param_decl(self, meta, c):
         name, (ty, tpos), expr = c
-        return A.Decl("param", str(name), _mpos(meta), _pos(name), type=ty, type_pos=tpos, expr=expr)
+        return A.ParamDecl(_mpos(meta), str(name), _pos(name), type=ty, type_pos=tpos, expr=expr)
 
     def state_decl(self, meta, c):
         name, (ty, tpos) = c
-        return A.Decl("state", str(name), _mpos(meta), _pos(name), type=ty, type_pos=tpos)
+        return A.StateDecl(_mpos(meta), str(name), _pos(name), type=ty, type_pos=tpos)
 
     def init_decl(self, meta, c):
-        return A.Decl("init", str(c[0]), _mpos(meta), _pos(c[0]), expr=c[1])
+        return A.InitDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1])
 
     def view_decl(self, meta, c):
-        return A.Decl("view", str(c[0]), _mpos(meta), _pos(c[0]), expr=c[1])
+        return A.ViewDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1])
 
     def transition_decl(self, meta, c):
         args = tuple((str(t), _pos(t)) for t in c[1:] if t is not None)
-        return A.Decl("transition", str(c[0]), _mpos(meta), _pos(c[0]), args=args)
+        return A.TransitionDecl(_mpos(meta), str(c[0]), _pos(c[0]), args=args)
 
     def reference_decl(self, meta, c):
-        return A.Decl("reference", str(c[0]), _mpos(meta), _pos(c[0]), expr=c[1])
+        return A.ReferenceDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1])
 
     def fixpoint(self, meta, c):
         return True
 
     def rounds_decl(self, meta, c):
-        return A.Decl("rounds", "rounds", _mpos(meta), _pos_of(c[0]), expr=c[0], fixpoint=bool(c[1]))
+        return A.RoundsDecl(_mpos(meta), expr=c[0], fixpoint=bool(c[1]))
 
     def output_decl(self, meta, c):
-        return A.Decl("output", str(c[0]), _mpos(meta), _pos(c[0]), expr=c[1])
+        return A.OutputDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1])
 
     def predicate_decl(self, meta, c):
-        return A.Decl("predicate", str(c[0]), _mpos(meta), _pos(c[0]), expr=c[1])
+        return A.PredicateDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1])
 
     def term_decl(self, meta, c):
-        return A.Decl("term", str(c[0]), _mpos(meta), _pos(c[0]), expr=c[1])
+        return A.TermDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1])
 
     def call_args(self, meta, c):
         return tuple(a for a in c if a is not None)
 
     def call_arg(self, meta, c):
-        return (None, c[0], A.Pos(meta.line, meta.column))
+        return A.CallArg(None, c[0], A.Pos(meta.line, meta.column))
 
     def kwarg(self, meta, c):
-        return (str(c[0]), c[1], _pos(c[0]))
+        return A.CallArg(str(c[0]), c[1], _pos(c[0]))
 
     def sample_graph(self, meta, c):
         fam, args, lo, hi = c
-        return A.Decl(
-            "sample_graph", str(fam), _mpos(meta), _pos(fam), call_args=args or (), lo=int(lo), hi=int(hi)
-        )
+        return A.SampleGraphDecl(_mpos(meta), family=str(fam), family_pos=_pos(fam), call_args=args or (),
+                                 lo=int(lo), hi=int(hi))
 
     def sample_input(self, meta, c):
         name, dist, args = c
-        return A.Decl(
-            "sample_input", str(name), _mpos(meta), _pos(name), site=str(dist), site_pos=_pos(dist),
-            call_args=args or (),
-        )
+        return A.SampleInputDecl(_mpos(meta), str(name), _pos(name), sampler=str(dist), sampler_pos=_pos(dist),
+                                 call_args=args or ())
 
 
 def _strip_namespace(tree: Tree) -> Tree:

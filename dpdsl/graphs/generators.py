@@ -301,15 +301,15 @@ def _num(dist: str, x: Any, *, finite: bool = True) -> float:
         return float(x)
     try:
         v = float(x)
-    except (TypeError, ValueError):
-        raise GraphError(f"sampler '{dist}': argument {x!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise GraphError(f"sampler '{dist}': argument {str(x)[:40]} is not a float64 number") from None
     if math.isnan(v) or (finite and math.isinf(v)):
         raise GraphError(f"sampler '{dist}': argument {x!r} must be finite")
     return v
 
 
 def _uniform(args: tuple, size: int, rng: np.random.Generator) -> np.ndarray:
-    a, b = (_num("uniform", x) for x in args)
+    a, b = (_num("uniform", x) + 0.0 for x in args)  # + 0.0: numpy refuses uniform(0, -0) as "high - low < 0"
     if a > b:
         raise GraphError(f"sampler 'uniform': needs a <= b, got uniform({a:g}, {b:g})")
     if not math.isfinite(b - a):

@@ -7,13 +7,10 @@
 
 from dpdsl.teachers.adapter import UserTeacher, load_user_teacher, load_user_teacher_config
 from dpdsl.teachers.checkpoint import checkpoint_info, load_teacher, save_teacher
-from dpdsl.teachers.common import REL_TOL, TOLERANCE_DOC
 from dpdsl.teachers.contract import Teacher, TeacherOutput
 from dpdsl.teachers.train import evaluate_teacher, init_teacher, train_teacher
 
 __all__ = [
-    "REL_TOL",
-    "TOLERANCE_DOC",
     "Teacher",
     "TeacherOutput",
     "UserTeacher",

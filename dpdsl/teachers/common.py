@@ -9,23 +9,18 @@ is computed with the reference executor's own machinery, never re-implemented he
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 
-from dpdsl.execute import Context, aggregate, evaluate, make_context
-from dpdsl.frontend import ast as A
+from dpdsl.execute import Context, evaluate, make_context
+from dpdsl.expr import nodes as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
-from dpdsl.limits import round_caps
+from dpdsl.limits import check_round_counts
 from dpdsl.registry import RELATIONS
+from dpdsl.tolerances import TEACHER_EVAL_RTOL, moved, round_caps
 from dpdsl.types import BOOL, ENUM, NODE, Type
-
-#: Tolerance of every accuracy figure for real values: |pred - true| <= REL_TOL * max(1, |true|);
-#: non-finite values must match exactly (same infinity); int, node, enum and bool values exactly.
-REL_TOL = 1e-2
-TOLERANCE_DOC = "real: |err| <= 1e-2 * max(1, |y|), ±inf must match exactly; bool/int/node/enum: exact"
 
 NUM_FEATS = 4  # value/scale, +inf flag, -inf flag, symlog(value)
 NUM_CLASSES = 3  # finite, +inf, -inf
@@ -162,32 +157,9 @@ def head_loss(out: torch.Tensor, target: torch.Tensor, f: FieldSpec, value_weigh
     if fin.any():
         yf = y[fin]
         pred = out[fin, NUM_CLASSES].to(torch.float64) * f.scale
-        rel = (pred - yf) / yf.abs().clamp(min=1.0) / REL_TOL
+        rel = (pred - yf) / yf.abs().clamp(min=1.0) / TEACHER_EVAL_RTOL
         loss = loss + value_weight * (rel**2).mean().to(torch.float32) * 1e-2
     return loss
-
-
-def values_match(pred: torch.Tensor, true: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-node correctness under the stated tolerance (see ``TOLERANCE_DOC``)."""
-    if true.dtype == torch.bool or pred.dtype == torch.bool:
-        return pred.to(torch.bool) == true.to(torch.bool)
-    p, t = pred.to(torch.float64), true.to(torch.float64)
-    if kind != "real":
-        return p == t
-    fin = torch.isfinite(t)
-    close = (p - t).abs() <= REL_TOL * t.abs().clamp(min=1.0)
-    return torch.where(fin, close & torch.isfinite(p), p == t)
-
-
-def walk(e: A.Expr) -> Iterator[A.Expr]:
-    """Every sub-expression of ``e`` (pre-order)."""
-    yield e
-    for sub in (getattr(e, k, None) for k in ("x", "a", "b", "cond", "then", "other", "body")):
-        if isinstance(sub, A.Expr):
-            yield from walk(sub)
-    if isinstance(e, A.Call):
-        for a in e.args:
-            yield from walk(a)
 
 
 def spec_relations(spec: SpecIR) -> list[str]:
@@ -195,7 +167,7 @@ def spec_relations(spec: SpecIR) -> list[str]:
     rels: list[str] = []
     exprs = [v.agg for v in spec.views.values()] + [o.expr for o in spec.outputs.values()]
     for e in exprs:
-        for sub in walk(e):
+        for sub in A.walk(e):
             if isinstance(sub, A.Agg) and sub.relation not in rels:
                 rels.append(sub.relation)
     return rels
@@ -207,7 +179,7 @@ def pointer_outputs(spec: SpecIR) -> dict[str, str]:
     for name, o in spec.outputs.items():
         if o.type.kind != NODE:
             continue
-        for sub in walk(o.expr):
+        for sub in A.walk(o.expr):
             if isinstance(sub, A.Agg) and sub.agg in ("argmin", "argmax"):
                 out[name] = sub.relation
                 break
@@ -246,8 +218,9 @@ def prepare(spec: SpecIR, graph: Graph, node_fields: list[FieldSpec], edge_field
             v = v.expand(n).clone()
         init[name] = v.to(torch.bool) if st.type.kind == BOOL else v.to(torch.float64)
     ctx.state = dict(init)
-    cap = round_caps(evaluate(spec.rounds.expr, ctx), ctx.builtins["n"], fixpoint=spec.rounds.fixpoint,
-                     max_rounds=None)
+    raw = evaluate(spec.rounds.expr, ctx)
+    check_round_counts(raw, ctx.builtins["n"], fixpoint=spec.rounds.fixpoint, max_rounds=None)
+    cap = round_caps(raw)
     cap = cap.expand(n) if cap.dim() == 0 else cap
     caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap, "amax").long()
     rel = {r: RELATIONS[r].edges(g.edge_index) for r in relations}
@@ -262,7 +235,7 @@ def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tens
     """Evaluate the spec's (known) output expressions on a decoded final state with the executor."""
     ctx = prep.ctx
     ctx.state = dict(state)
-    ctx.views = {name: aggregate(v.agg, ctx) for name, v in spec.views.items()}
+    ctx.views = {name: evaluate(v.agg, ctx) for name, v in spec.views.items()}
     out = {}
     n = prep.num_nodes
     for name, o in spec.outputs.items():
@@ -277,17 +250,11 @@ def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tens
 
 def states_changed(new: dict[str, torch.Tensor], old: dict[str, torch.Tensor],
                    fields: list[FieldSpec]) -> torch.Tensor:
-    """Per-node "the decoded state moved": exact for discrete fields, 1e-3 relative for reals."""
+    """Per-node "the decoded state moved" (``dpdsl.tolerances.moved``)."""
     n = next(iter(new.values())).shape[0] if new else 0
     ch = torch.zeros(n, dtype=torch.bool)
     for f in fields:
-        a, b = new[f.name], old[f.name]
-        if f.kind == "real":
-            close = (a - b).abs() <= 1e-3 * b.abs().clamp(min=1.0)
-            same = (a == b) | (torch.isfinite(a) & torch.isfinite(b) & close)
-            ch |= ~same
-        else:
-            ch |= a != b
+        ch |= moved(new[f.name], old[f.name], f.kind)
     return ch
 
 

@@ -27,7 +27,6 @@ from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 from dpdsl.teachers.aligned import AlignedNet, AlignedTeacher
 from dpdsl.teachers.common import (
-    TOLERANCE_DOC,
     FieldSpec,
     Prepared,
     encode_values,
@@ -37,10 +36,10 @@ from dpdsl.teachers.common import (
     pointer_outputs,
     prepare,
     spec_relations,
-    values_match,
 )
 from dpdsl.teachers.contract import Teacher
 from dpdsl.teachers.transformer import TransformerNet, TransformerTeacher
+from dpdsl.tolerances import TEACHER_EVAL_DOC, teacher_correct
 
 ARCHS = ("aligned", "transformer")
 INF_VALUE = 4.0  # ±inf features sit at ±4x the largest finite training value (see ``make_field``)
@@ -271,7 +270,7 @@ def _train(spec: SpecIR, arch: str, hidden: int, epochs: int, seed: int, samples
         "history": history,
         "val_node_acc": history[-1]["val_node_acc"] if history else None,
         "val_graph_acc": history[-1]["val_graph_acc"] if history else None,
-        "tolerance": TOLERANCE_DOC,
+        "tolerance": TEACHER_EVAL_DOC,
     }
     return teacher, metrics
 
@@ -351,7 +350,7 @@ def _transformer_loss(teacher: TransformerTeacher, items: list[_Item], chunk: li
 
 def _accuracy(teacher: Teacher, spec: SpecIR, graphs: list[Graph], refs: list | None = None,
               batch_size: int = 32) -> dict:
-    """Per-node exact match per output (tolerance ``TOLERANCE_DOC``) and whole-graph exact match."""
+    """Per-node exact match per output (tolerance ``TEACHER_EVAL_DOC``) and whole-graph exact match."""
     per_out = {name: [0, 0] for name in spec.outputs}
     per_state = {name: [0, 0] for name in spec.states}
     graph_ok = 0
@@ -371,12 +370,12 @@ def _accuracy(teacher: Teacher, spec: SpecIR, graphs: list[Graph], refs: list | 
             for k in range(steps):  # finished runs keep their last state
                 st, rt = res.states[min(k, len(res.states) - 1)], traj[min(k, len(traj) - 1)]
                 for name, stir in spec.states.items():
-                    ok = values_match(st[name], rt[name], field_kind(stir.type))
+                    ok = teacher_correct(st[name], rt[name], field_kind(stir.type))
                     per_state[name][0] += int(ok.sum())
                     per_state[name][1] += ok.numel()
         ok_node = torch.ones(bg.num_nodes, dtype=torch.bool)
         for name, o in spec.outputs.items():
-            ok = values_match(got[name], want[name], field_kind(o.type))
+            ok = teacher_correct(got[name], want[name], field_kind(o.type))
             per_out[name][0] += int(ok.sum())
             per_out[name][1] += ok.numel()
             ok_node &= ok
@@ -404,6 +403,6 @@ def evaluate_teacher(teacher: Teacher, spec: SpecIR, *, nodes: tuple[int, int] |
     t0 = time.perf_counter()
     res = _accuracy(teacher, spec, gs, None, batch_size)
     lo, hi = nodes or (spec.sample.nodes if spec.sample else (0, 0))
-    res.update(nodes=[lo, hi], graphs=graphs, seed=seed, tolerance=TOLERANCE_DOC,
+    res.update(nodes=[lo, hi], graphs=graphs, seed=seed, tolerance=TEACHER_EVAL_DOC,
                seconds=round(time.perf_counter() - t0, 2))
     return res

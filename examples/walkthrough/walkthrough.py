@@ -33,13 +33,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import QUICK_VERIFY, PlantedTeacher, load, md_table, setup, teacher_path  # noqa: E402
 from baselines import cart_all, train_mlp  # noqa: E402
 
-from dpdsl.distill import tree as T  # noqa: E402
-from dpdsl.distill.dataset import run_teacher, values_close  # noqa: E402
+from dpdsl import tree as T  # noqa: E402
+from dpdsl.distill.dataset import run_teacher  # noqa: E402
 from dpdsl.distill.pipeline import CompileConfig, compile_student  # noqa: E402
 from dpdsl.distill.report import render_text, write_student_dir  # noqa: E402
 from dpdsl.evaluate import evaluate_model  # noqa: E402
 from dpdsl.sampling import sample_graphs  # noqa: E402
 from dpdsl.student import FieldTree, Student, dumps_student  # noqa: E402
+from dpdsl.tolerances import close  # noqa: E402
 
 
 def step(title: str) -> None:
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
               "skeleton + MLP (KD)": mlp.run(spec), "CART, all predicates": lambda b: cart.run(b).outputs}
     curves, table = {}, []
     for label, fn in models.items():
-        rows = evaluate_model(spec, fn, sizes, graphs=args.graphs, seed=args.seed + 5, match=values_close)
+        rows = evaluate_model(spec, fn, sizes, graphs=args.graphs, seed=args.seed + 5, match=close)
         curves[label] = [(r["nodes"], r["node_exact"]) for r in rows]
         table.append([label, *[f"{100 * r['node_exact']:.2f}" for r in rows]])
     md = md_table(["model", *[f"n={n}" for n in sizes]], table)

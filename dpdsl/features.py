@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 
 from dpdsl.check import check
-from dpdsl.execute import evaluate, local_context
-from dpdsl.frontend import ast as A
+from dpdsl.expr import nodes as A
+from dpdsl.expr.torch_eval import compile_local
+from dpdsl.expr.unparse import number_text, unparse
 from dpdsl.frontend.parser import parse
-from dpdsl.frontend.unparse import unparse
 from dpdsl.ir import SpecIR
 from dpdsl.types import BOOL, ENUM
 
@@ -45,16 +45,6 @@ class FeatureSet:
         return [unparse(t) for t in self.terms]
 
 
-def _walk(e: A.Expr):
-    yield e
-    for name in ("x", "a", "b", "cond", "then", "other", "body"):
-        child = getattr(e, name, None)
-        if isinstance(child, A.Expr):
-            yield from _walk(child)
-    for child in getattr(e, "args", ()) if isinstance(e, A.Call) else ():
-        yield from _walk(child)
-
-
 def spec_vocabulary(spec: SpecIR) -> tuple[list[float], set[str], list[str]]:
     """Constants, operators and params the spec uses outside its reference transitions.
 
@@ -66,7 +56,7 @@ def spec_vocabulary(spec: SpecIR) -> tuple[list[float], set[str], list[str]]:
     consts: set[float] = {0.0, math.inf}
     ops: set[str] = set()
     for e in exprs:
-        for x in _walk(e):
+        for x in A.walk(e):
             if isinstance(x, A.Num):
                 consts.add(float(x.value))
             elif isinstance(x, A.Binary) and x.op in "+-*/":
@@ -78,19 +68,13 @@ def spec_vocabulary(spec: SpecIR) -> tuple[list[float], set[str], list[str]]:
     return sorted(consts), ops, sorted(spec.params)
 
 
-def _num(x: float) -> str:
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return str(int(x)) if float(x).is_integer() else repr(x)
-
-
 def candidate_texts(spec: SpecIR, field: str) -> tuple[list[str], list[str]]:
     """(predicate texts, term texts) for a field, deterministic order, duplicates removed."""
     st = spec.states[field]
     consts, ops, params = spec_vocabulary(spec)
     numeric = [a for a in st.args if spec.arg_type(a).is_numeric]
     bools = [a for a in st.args if spec.arg_type(a).kind == BOOL]
-    const_txt = [_num(c) for c in consts] + params
+    const_txt = [number_text(c) for c in consts] + params
     preds: list[str] = list(bools)
     for i, a in enumerate(numeric):
         for b in numeric[i + 1:]:
@@ -144,12 +128,11 @@ def evaluate_features(spec: SpecIR, exprs: tuple[A.Expr, ...], args: dict[str, t
                       dtype: torch.dtype) -> torch.Tensor:
     """``[N, len(exprs)]`` values of features given the unknown's arguments (vectorised per feature)."""
     n = int(next(iter(args.values())).shape[0])
-    ctx = local_context(spec, args)
     if not exprs:
         return torch.zeros(n, 0, dtype=dtype)
     cols = []
     for e in exprs:
-        v = evaluate(e, ctx)
+        v = compile_local(spec.param_values, e)(args, n)
         if v.dim() == 0:
             v = v.expand(n)
         cols.append(v.to(dtype))

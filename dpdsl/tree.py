@@ -1,8 +1,9 @@
-"""The decision-tree transition format (DESIGN §4): predicates at splits, leaf classes at leaves.
+"""The decision-tree transition format: predicates at splits, leaf classes at leaves.
 
 A tree is built from frozen dataclasses (hashable, comparable, so identical subtrees are detected with
 ``==``). For evaluation it is flattened into arrays (preorder node ids, root 0) and run for ``depth``
-vectorised gather steps, in numpy or torch, never one Python step per sample. JSON is plain nested dicts
+vectorised gather steps in numpy (what fitting needs), never one Python step per sample; students
+run trees compiled to ``torch.where`` (``dpdsl.student.compile_tree``). JSON is plain nested dicts
 so artifacts need no pickle.
 """
 
@@ -13,9 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-
-from dpdsl.distill.conjunctions import ROOT, Conj
 
 
 @dataclass(frozen=True)
@@ -125,23 +123,6 @@ def predict(tree: Tree | TreeArrays, X: np.ndarray) -> np.ndarray:
     return a.value[node]
 
 
-def predict_torch(arrays: TreeArrays, X: torch.Tensor) -> torch.Tensor:
-    """Torch twin of :func:`predict` for ``X: bool[N, P]`` on any device (``int64[N]``)."""
-    dev = X.device
-    feature = torch.as_tensor(arrays.feature, device=dev)
-    left = torch.as_tensor(arrays.left, device=dev)
-    right = torch.as_tensor(arrays.right, device=dev)
-    value = torch.as_tensor(arrays.value, device=dev)
-    node = torch.zeros(X.shape[0], dtype=torch.int64, device=dev)
-    # index_select rather than tensor[idx]: same values, much cheaper gathers on CPU
-    for _ in range(arrays.depth):
-        f = feature.index_select(0, node)
-        go_true = X.gather(1, f.clamp_min(0).unsqueeze(1)).squeeze(1)
-        nxt = torch.where(go_true, left.index_select(0, node), right.index_select(0, node))
-        node = torch.where(f >= 0, nxt, node)
-    return value.index_select(0, node)
-
-
 def to_json(tree: Tree) -> dict[str, Any]:
     """Plain nested dicts: ``{"leaf": c}`` or ``{"pred": p, "if_true": ..., "if_false": ...}``."""
     if isinstance(tree, Leaf):
@@ -191,20 +172,6 @@ def to_rules(
         return out
 
     return "\n".join(lines(tree))
-
-
-def path_conjunctions(tree: Tree) -> list[Conj]:
-    """The path AND of every node (preorder, root first): what the LRH says a teacher represents."""
-    out: list[Conj] = []
-
-    def go(t: Tree, c: Conj) -> None:
-        out.append(c)
-        if isinstance(t, Split):
-            go(t.if_true, c.extend(t.pred, True))
-            go(t.if_false, c.extend(t.pred, False))
-
-    go(tree, ROOT)
-    return out
 
 
 def random_tree(
