@@ -23,8 +23,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_plugin_flag(p: argparse.ArgumentParser) -> None:
+    """The global flags: ``--plugin`` and ``--debug``."""
     p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
                    help="import a plugin that extends the registries / grammar (repeatable)")
+    p.add_argument("--debug", action="store_true", help="print tracebacks and library warnings (or DPDSL_DEBUG=1)")
+
+
+def _add_allow_modified(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-modified", action="store_true",
+                   help="load a student whose student.json was edited after compilation")
 
 
 def _add_trust_flags(p: argparse.ArgumentParser) -> None:
@@ -38,8 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="dpdsl", description="Compile DP specs into DP-aligned GNN students.",
                  epilog=exits.HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_plugin_flag(ap)
-    ap.add_argument("--debug", action="store_true",
-                    help="print tracebacks and library warnings (or DPDSL_DEBUG=1)")
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     p = sub.add_parser("check", help="parse and check a spec; print its summary")
@@ -61,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept a directed graph for an undirected spec by symmetrising it")
     p.add_argument("--max-rounds", type=int, default=None, metavar="N",
                    help="run at most N rounds (needed for huge round counts without 'until fixpoint')")
-    p.add_argument("--allow-modified", action="store_true",
-                   help="load a student whose student.json was edited after compilation")
+    _add_allow_modified(p)
 
     t = sub.add_parser("teacher", help="train or evaluate teachers").add_subparsers(
         dest="tcmd", required=True, parser_class=_Parser)
@@ -112,8 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--teacher", default=None, help="also evaluate this teacher checkpoint")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--allow-modified", action="store_true",
-                   help="load a student whose student.json was edited after compilation")
+    _add_allow_modified(p)
     _add_trust_flags(p)
     return ap
 

@@ -45,10 +45,12 @@ def first_line(text: str) -> str:
 
 
 def _say(msg: str) -> None:
+    """One line to stderr, flushed (it may be the last thing the process does)."""
     print(msg, file=sys.stderr, flush=True)
 
 
 def _internal(err: BaseException) -> str:
+    """The one-line report of an unexpected exception: its type and first line, and the --debug hint."""
     what = first_line(str(err))
     name = type(err).__name__
     return (f"dpdsl: internal error: {name}{': ' + what if what else ''} (this is a bug in dpdsl; "
@@ -95,6 +97,7 @@ def guarded(fn: Callable[[], int], *, debug: bool = False) -> int:
 
 
 def _report(err: BaseException, line: str, debug: bool, code: int) -> int:
+    """Print ``line`` (after the traceback under --debug) and return ``code``."""
     if debug:
         traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
     _say(line)

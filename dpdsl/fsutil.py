@@ -34,6 +34,7 @@ def refuse_existing(path: Path, force: bool) -> None:
 
 
 def _cannot_write(p: Path, err: OSError) -> UserError:
+    """An OSError while writing (read-only file system, permissions, disk full) as one line."""
     return UserError(f"cannot write {p}: {err.strerror or err}")
 
 
@@ -120,6 +121,7 @@ def write_dir_atomic(path: str | Path, fill: Callable[[Path], None], *, force: b
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (then its temp directory is not stale)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -38,6 +38,7 @@ def load_plugin(ref: str) -> ModuleType:
 
 
 def _import(ref: str) -> ModuleType:
+    """Import the plugin; whatever its code raises becomes a one-line ``UserError``."""
     path = Path(ref)
     name = f"dpdsl_plugin_{path.stem}" if path.suffix == ".py" else ref
     try:

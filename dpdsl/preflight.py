@@ -51,6 +51,7 @@ def float_flag(value: float, flag: str, lo: float, hi: float) -> float:
 
 
 def check_compile_args(args: Any) -> None:
+    """``dpdsl compile``'s flags (a negative seed used to fail after 18 s of sampling)."""
     seed(args.seed)
     int_flag(args.samples, "--samples", 1, limit="graphs")
     int_flag(args.beam, "--beam", 1, 1024)
@@ -60,6 +61,7 @@ def check_compile_args(args: Any) -> None:
 
 
 def check_train_args(args: Any) -> None:
+    """``dpdsl teacher train``'s flags, before any training."""
     seed(args.seed)
     int_flag(args.hidden, "--hidden", 8, 8192)
     if args.epochs is not None:
@@ -70,6 +72,7 @@ def check_train_args(args: Any) -> None:
 
 
 def check_teacher_eval_args(args: Any) -> None:
+    """``dpdsl teacher eval``'s flags; ``--nodes`` x ``--graphs`` is one batch under the nodes limit."""
     seed(args.seed)
     int_flag(args.graphs, "--graphs", 1, limit="graphs")
     if args.nodes is not None:
@@ -92,6 +95,7 @@ def eval_sizes(args: Any) -> list[int]:
 
 
 def check_run_args(args: Any) -> None:
+    """``dpdsl run``'s flags."""
     seed(args.seed)
     if args.sample is not None:
         int_flag(args.sample, "--sample", 1, limit="graphs")

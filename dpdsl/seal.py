@@ -30,6 +30,7 @@ def canonical(obj: dict[str, Any]) -> bytes:
 
 
 def digest(obj: dict[str, Any]) -> str:
+    """sha256 hex of :func:`canonical`."""
     return hashlib.sha256(canonical(obj)).hexdigest()
 
 

@@ -280,6 +280,34 @@ def _parse_token(tok: str, where: str) -> float | bool:
     return v
 
 
+def _header_nodes(text: str, where: str) -> int:
+    """``# num_nodes: N``: an integer under the ``nodes`` limit."""
+    try:
+        n = int(text) if len(text) <= MAX_INT_DIGITS else None
+    except ValueError:
+        n = None
+    if n is None:
+        raise GraphError(f"{where}: num_nodes must be an integer, got {text[:40]!r}")
+    limits.check("nodes", n, f"{where}: num_nodes")
+    return n
+
+
+def _endpoint(t: str, where: str) -> int:
+    """One edge-list endpoint: a non-negative integer below the ``nodes`` limit (huge ids used to
+    overflow the edge tensor)."""
+    try:
+        if not t.lstrip("-").isascii() or len(t) > MAX_INT_DIGITS:
+            raise ValueError(t)
+        v = int(t)
+    except ValueError:
+        raise GraphError(f"{where}: endpoint {t[:40]!r} is not an integer node id") from None
+    if v < 0:
+        raise GraphError(f"{where}: endpoint {v} is negative")
+    if v >= limits.cap("nodes"):
+        raise limits.exceeded("nodes", v + 1, f"{where}: the node count implied by endpoint {t[:40]}")
+    return v
+
+
 def _load_edge_list(path: Path, label: str) -> Graph:
     directed = True
     num_nodes: int | None = None
@@ -298,13 +326,7 @@ def _load_edge_list(path: Path, label: str) -> Graph:
             if low and low[0] in ("directed", "undirected") and low[1:] in ([], ["true"], ["false"]):
                 directed = (low[0] == "directed") == (low[1:] != ["false"])
             elif len(low) == 2 and low[0] in ("num_nodes", "nodes"):
-                try:
-                    num_nodes = int(low[1]) if len(low[1]) <= MAX_INT_DIGITS else None
-                except ValueError:
-                    num_nodes = None
-                if num_nodes is None:
-                    raise GraphError(f"{where}: num_nodes must be an integer, got {low[1][:40]!r}")
-                limits.check("nodes", num_nodes, f"{where}: num_nodes")
+                num_nodes = _header_nodes(low[1], where)
             elif low[:1] == ["node"] and ":" in d:
                 head, _, vals = d.partition(":")
                 parts = head.split()
@@ -315,18 +337,7 @@ def _load_edge_list(path: Path, label: str) -> Graph:
         toks = body.split()
         if len(toks) < 2:
             raise GraphError(f"{where}: expected 'u v [w | key=value ...]', got {body.strip()!r}")
-        ends = []
-        for t in toks[:2]:
-            try:
-                if not t.lstrip("-").isascii() or len(t) > MAX_INT_DIGITS:
-                    raise ValueError(t)
-                ends.append(int(t))
-            except ValueError:
-                raise GraphError(f"{where}: endpoint {t[:40]!r} is not an integer node id") from None
-            if ends[-1] < 0:
-                raise GraphError(f"{where}: endpoint {ends[-1]} is negative")
-            if ends[-1] >= limits.cap("nodes"):
-                raise limits.exceeded("nodes", ends[-1] + 1, f"{where}: the node count implied by endpoint {t[:40]}")
+        ends = [_endpoint(t, where) for t in toks[:2]]
         rest = toks[2:]
         vals: dict[str, float | bool] = {}
         if len(rest) == 1 and "=" not in rest[0]:

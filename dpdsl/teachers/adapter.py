@@ -276,6 +276,7 @@ def load_user_teacher_config(path: str | Path, spec: SpecIR, *, trust_code: bool
 
 
 def _check_config_types(p: Path, cfg: dict) -> None:
+    """The adapter JSON's value types, before any is used."""
     mods = cfg["embedding_modules"]
     if not isinstance(mods, list) or not all(isinstance(m, str) for m in mods):
         raise UserError(f"{p}: embedding_modules must be a list of module names")

@@ -153,6 +153,7 @@ def _tensor_end(p: Path, st_header: dict) -> int:
 
 
 def _nat(x: object) -> bool:
+    """A JSON integer >= 0 (not a bool)."""
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
