@@ -1,18 +1,20 @@
 """``dpdsl`` command line: a thin layer over the library API.
 
-Exit codes: 0 success; 2 any user error (bad spec, graph, checkpoint or flag) with a one-line message
-on stderr (plus the caret block for spec errors); 1 is reserved for failures the user asked to hear
-about (e.g. an unfaithful student without ``--keep-unfaithful``). A traceback means a bug in dpdsl.
+Exit codes (``dpdsl.exits``): 0 success; 1 ``compile`` found the student unfaithful (without
+``--keep-unfaithful``); 2 any user error (bad spec, graph, checkpoint, student, flag, output path or a
+resource limit) with a one-line message on stderr (plus the caret block for spec errors); 3 an
+internal error — a bug — in one line, with the traceback under ``--debug``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from dpdsl.errors import DslError, UserError
+from dpdsl import exits
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,12 +23,27 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_plugin_flag(p: argparse.ArgumentParser) -> None:
+    """The global flags: ``--plugin`` and ``--debug``."""
     p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
                    help="import a plugin that extends the registries / grammar (repeatable)")
+    p.add_argument("--debug", action="store_true", help="print tracebacks and library warnings (or DPDSL_DEBUG=1)")
+
+
+def _add_allow_modified(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-modified", action="store_true",
+                   help="load a student whose student.json was edited after compilation")
+
+
+def _add_trust_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow an adapter teacher (.json) to import its model code (or DPDSL_TRUST_CODE=1)")
+    p.add_argument("--teacher-module", action="append", default=[], metavar="MODULE",
+                   help="an installed module an adapter teacher may import its model from (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="dpdsl", description="Compile DP specs into DP-aligned GNN students.")
+    ap = _Parser(prog="dpdsl", description="Compile DP specs into DP-aligned GNN students.",
+                 epilog=exits.HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_plugin_flag(ap)
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
@@ -47,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--symmetrize", action="store_true",
                    help="accept a directed graph for an undirected spec by symmetrising it")
+    p.add_argument("--max-rounds", type=int, default=None, metavar="N",
+                   help="run at most N rounds (needed for huge round counts without 'until fixpoint')")
+    _add_allow_modified(p)
 
     t = sub.add_parser("teacher", help="train or evaluate teachers").add_subparsers(
         dest="tcmd", required=True, parser_class=_Parser)
@@ -69,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, default=None, help="graph size (default: the spec's sample range)")
     p.add_argument("--graphs", type=int, default=64)
     p.add_argument("--seed", type=int, default=1)
+    _add_trust_flags(p)
 
     p = sub.add_parser("compile", help="distil a teacher into a decision-tree student")
     p.add_argument("spec")
@@ -85,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-unfaithful", action="store_true")
     p.add_argument("--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
+    _add_trust_flags(p)
 
     p = sub.add_parser("eval", help="accuracy of a student against the reference executor per size")
     p.add_argument("student")
@@ -94,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--teacher", default=None, help="also evaluate this teacher checkpoint")
     p.add_argument("--json", action="store_true")
+    _add_allow_modified(p)
+    _add_trust_flags(p)
     return ap
 
 
@@ -127,14 +151,20 @@ def _cmd_run(args) -> int:
     from dpdsl.graphs.core import batch_graphs, unbatch_nodes
     from dpdsl.graphs.io import load_graph
     from dpdsl.graphs.validate import validate_graph
+    from dpdsl.preflight import check_run_args
 
+    check_run_args(args)
     target = Path(args.target)
     student = None
     if target.is_dir():
+        from dpdsl.seal import describe
         from dpdsl.student import load_student
 
-        student = load_student(target)
+        student = load_student(target, allow_modified=args.allow_modified)
         spec = student.spec
+        note = describe(student.seal_status, str(target / "student.json"))
+        if note:
+            print(note, file=sys.stderr)
     else:
         spec = load_spec(target)
     if args.graph:
@@ -146,11 +176,10 @@ def _cmd_run(args) -> int:
     else:
         from dpdsl.sampling import sample_graphs
 
-        if args.sample < 1:
-            raise UserError("--sample needs N >= 1")
         graphs = sample_graphs(spec, args.sample, args.seed)
     batch = batch_graphs(graphs)
-    res = student.run(batch) if student is not None else run_reference(spec, batch)
+    res = (student.run(batch, max_rounds=args.max_rounds) if student is not None
+           else run_reference(spec, batch, max_rounds=args.max_rounds))
     results = []
     for i in range(len(graphs)):
         outs = {}
@@ -177,8 +206,10 @@ def _dispatch(args) -> int:
     if args.cmd == "emit":
         from dpdsl.codegen import emit
         from dpdsl.fsutil import write_text_atomic
+        from dpdsl.preflight import output_file
 
         spec = load_spec(args.spec)
+        output_file(args.output, force=args.force)
         path = write_text_atomic(args.output, emit(spec), force=args.force)
         print(f"wrote {path}: skeleton of {spec.name} ({len(spec.views)} views; transition slot for "
               f"{', '.join(spec.states)})")
@@ -186,11 +217,11 @@ def _dispatch(args) -> int:
     if args.cmd == "run":
         return _cmd_run(args)
     if args.cmd == "teacher":
-        from dpdsl.teachers import cli as tcli
+        from dpdsl.commands import teacher as tcli
 
         return tcli.main(args)
     if args.cmd == "compile":
-        from dpdsl.distill import cli as dcli
+        from dpdsl.commands import compile as dcli
 
         return dcli.compile_main(args)
     if args.cmd == "eval":
@@ -200,23 +231,22 @@ def _dispatch(args) -> int:
     raise AssertionError(args.cmd)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        from dpdsl.plugins import load_plugin
+def _run(args: argparse.Namespace) -> int:
+    from dpdsl.plugins import load_plugin
 
-        for ref in args.plugin:
-            load_plugin(ref)
-        return _dispatch(args)
-    except DslError as err:
-        print(err.render(), file=sys.stderr)
-        return 2
-    except UserError as err:
-        print(f"dpdsl: error: {err.one_line()}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dpdsl: interrupted", file=sys.stderr)
-        return 130
+    for ref in args.plugin:
+        load_plugin(ref)
+    return _dispatch(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags and run one command; returns the exit code (see ``dpdsl.exits``)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as err:  # --help (0) or a bad flag (2, one line already printed)
+        return err.code if isinstance(err.code, int) else exits.USER_ERROR
+    debug = args.debug or os.environ.get("DPDSL_DEBUG", "") not in ("", "0")
+    return exits.guarded(lambda: _run(args), debug=debug)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,12 @@ graph size: per-node exact match, whole-graph exact match, and pointer accuracy 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
 import torch
 
-from dpdsl.errors import UserError
 from dpdsl.execute import run_reference
 from dpdsl.graphs.core import Graph, batch_graphs
 from dpdsl.ir import SpecIR
@@ -55,26 +55,24 @@ def evaluate_model(spec: SpecIR, run, sizes: list[int], *, graphs: int, seed: in
 
 
 def cli_main(args) -> int:
+    from dpdsl.preflight import eval_sizes, open_teacher
+    from dpdsl.seal import describe
     from dpdsl.student import load_student
 
-    student = load_student(args.student)
+    student = load_student(args.student, allow_modified=args.allow_modified)
     spec = student.spec
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--sizes must be a comma-separated list of integers, got {args.sizes!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise UserError("--sizes needs at least one size >= 1")
-    if args.graphs < 1:
-        raise UserError("--graphs must be >= 1")
+    sizes = eval_sizes(args)
+    teacher = (open_teacher(args.teacher, spec, trust_code=args.trust_code, modules=args.teacher_module)
+               if args.teacher else None)  # before the slow part
+    note = describe(student.seal_status, args.student)
+    if note:
+        print(note, file=sys.stderr)
     result: dict[str, Any] = {"spec": spec.name, "family": args.family or (spec.sample.family if spec.sample
-                                                                              else None)}
+                                                                              else None),
+                              "student_seal": student.seal_status}
     result["student"] = evaluate_model(spec, lambda b: student.run(b).outputs, sizes, graphs=args.graphs,
                                        seed=args.seed, family=args.family)
-    if args.teacher:
-        from dpdsl.teachers.checkpoint import load_teacher
-
-        teacher = load_teacher(args.teacher, spec)
+    if teacher is not None:
 
         def trun(b):
             with torch.no_grad():
@@ -87,6 +85,8 @@ def cli_main(args) -> int:
         return 0
     print(f"{spec.name}: accuracy against the reference executor ({args.graphs} graphs per size, family "
           f"{result['family']})")
+    if student.seal_status != "sealed":
+        print(f"student: {student.seal_status} (see the warning above)")
     for who in ("student", "teacher"):
         if who not in result:
             continue

@@ -24,6 +24,7 @@ from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
 from dpdsl.frontier import Frontier
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
+from dpdsl.limits import check_round_counts
 from dpdsl.registry import AGGREGATORS, RELATIONS
 from dpdsl.runtime import differs as _differs
 from dpdsl.runtime import tree_depths
@@ -244,7 +245,10 @@ class _Run:
         self.compiler = NodeEvaluator(spec.param_values)
         for name, st in spec.states.items():
             ctx.state[name] = _cast(self.compiler.compile(st.init)(ctx, n), st.type.kind, n)
-        self.caps = round_caps(self.compiler.compile(spec.rounds.expr)(ctx, n), max_rounds)
+        raw = self.compiler.compile(spec.rounds.expr)(ctx, n)
+        # negative / non-finite counts are errors; huge ones without a fixpoint need max_rounds
+        check_round_counts(raw, ctx.builtins["n"], fixpoint=spec.rounds.fixpoint, max_rounds=max_rounds)
+        self.caps = round_caps(raw, max_rounds)
         self.view_fns = {name: self.compiler.compile(v.agg) for name, v in spec.views.items()}
         self.total = int(self.caps.max().item()) if n else 0
         self.all_active_until = int(self.caps.min().item()) if n else 0  # below this round no node is capped

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dpdsl import limits
 from dpdsl.errors import GraphError, UserError
 from dpdsl.graphs import generators as G
 from dpdsl.graphs.core import Graph
@@ -70,7 +71,9 @@ def sample_graphs(
     """Draw ``count`` seeded instances; ``nodes``/``family`` override the spec's sample section."""
     if spec.sample is None:
         raise UserError(f"spec '{spec.name}' has no sample section; cannot draw instances")
+    limits.check("graphs", count, "the number of graphs to draw")
     lo, hi = nodes or spec.sample.nodes
+    limits.check("nodes", hi, "the size of the graphs to draw")
     fam = family or spec.sample.family
     fargs = dict(spec.sample.family_args) if family is None else {}
     fargs.update(family_args or {})

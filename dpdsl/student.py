@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from dpdsl import limits, seal
 from dpdsl import tree as T
 from dpdsl.api import load_spec_text
 from dpdsl.errors import CheckpointError, UserError
@@ -25,6 +26,7 @@ from dpdsl.execute import RunResult, Transition, run_skeleton
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import LocalFn, compile_local
 from dpdsl.features import FeatureSet, typed_features
+from dpdsl.fsutil import incomplete_reason
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 
@@ -123,6 +125,7 @@ class Student:
         self.spec = spec
         self.fields = fields
         self.meta = meta or {}
+        self.seal_status = seal.SEALED  # set by the loader: sealed | unsealed | modified
         self._transitions = {name: ft.transition(spec) for name, ft in fields.items()}
 
     def transitions(self) -> dict[str, Transition]:
@@ -160,18 +163,24 @@ class Student:
 
 
 def dumps_student(obj: dict[str, Any]) -> str:
-    """Canonical JSON text (sorted keys, fixed indent) so the same student is the same bytes."""
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    """Canonical JSON text (sorted keys, fixed indent) so the same student is the same bytes; sealed
+    with a digest over its content (``dpdsl.seal``)."""
+    return json.dumps(seal.seal(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def student_from_json(obj: Any, where: str = "student.json") -> Student:
-    """Rebuild a student from its JSON; every inconsistency is a one-line ``CheckpointError``."""
+def student_from_json(obj: Any, where: str = "student.json", *, allow_modified: bool = False) -> Student:
+    """Rebuild a student from its JSON; every inconsistency is a one-line ``CheckpointError``.
+
+    The digest is verified first (``dpdsl.seal``); the result's ``seal_status`` says how it went.
+    """
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{where}: not a dpdsl student (expected format {FORMAT!r})")
+    status = seal.verify(obj, where, allow_modified=allow_modified)
+    _check_shape(obj, where)
     try:
         spec_info = obj["spec"]
         source = spec_info["source"]
-        spec = load_spec_text(source, spec_info.get("filename", "<student spec>"))
+        spec = load_spec_text(source, str(spec_info.get("filename", "<student spec>")))
         if spec.hash != spec_info["sha256"]:
             raise CheckpointError(f"{where}: spec text does not match its recorded sha256")
         fields = {}
@@ -186,8 +195,30 @@ def student_from_json(obj: Any, where: str = "student.json") -> Student:
         raise CheckpointError(f"{where}: malformed student ({type(err).__name__}: {err})") from None
     except UserError as err:
         raise CheckpointError(f"{where}: {err.one_line()}") from None
-    meta = {k: v for k, v in obj.items() if k not in ("format", "spec", "fields")}
-    return Student(spec, fields, meta)
+    missing = sorted(set(spec.states) - set(fields))
+    if missing:
+        raise CheckpointError(f"{where}: no tree for state field(s) {', '.join(missing)}")
+    meta = {k: v for k, v in obj.items() if k not in ("format", "spec", "fields", seal.KEY)}
+    student = Student(spec, fields, meta)
+    student.seal_status = status
+    return student
+
+
+def _check_shape(obj: dict[str, Any], where: str) -> None:
+    """The JSON types the loader relies on, checked up front so no lookup below can crash."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("source"), str) or not isinstance(
+            spec.get("sha256"), str):
+        raise CheckpointError(f"{where}: malformed student ('spec' needs string 'source' and 'sha256')")
+    fields = obj.get("fields")
+    if not isinstance(fields, dict) or not fields:
+        raise CheckpointError(f"{where}: malformed student ('fields' must be a non-empty object)")
+    for name, f in fields.items():
+        ok = isinstance(f, dict) and all(
+            isinstance(f.get(k), list) and all(isinstance(x, str) for x in f[k]) for k in ("predicates", "terms"))
+        if not ok or not isinstance(f.get("tree"), dict):
+            raise CheckpointError(f"{where}: malformed tree for '{name}' (needs string lists 'predicates' "
+                                  "and 'terms' and an object 'tree')")
 
 
 def _check_tree(t: T.Tree, n_pred: int, n_term: int, where: str, name: str) -> None:
@@ -201,16 +232,22 @@ def _check_tree(t: T.Tree, n_pred: int, n_term: int, where: str, name: str) -> N
     _check_tree(t.if_false, n_pred, n_term, where, name)
 
 
-def load_student(path: str | Path) -> Student:
-    """Load a student directory (or its ``student.json``)."""
+def load_student(path: str | Path, *, allow_modified: bool = False) -> Student:
+    """Load a student directory (or its ``student.json``); an interrupted write is never loaded."""
     p = Path(path)
     f = p / "student.json" if p.is_dir() else p
+    why = incomplete_reason(f.parent)
+    if why is not None:
+        raise CheckpointError(f"{f.parent}: not a finished student: {why}; rerun compile (with --force)")
+    limits.check_file_size(f, "artifact_bytes", f"{f}: the student file")
     try:
-        text = f.read_text()
+        raw = f.read_bytes()
     except OSError:
         raise CheckpointError(f"{f}: cannot read a student here (expected DIR/student.json)") from None
     try:
-        obj = json.loads(text)
+        obj = limits.loads_json(raw, str(f))
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{f}: not a UTF-8 text file") from None
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{f}: not valid JSON (line {err.lineno}: {err.msg})") from None
-    return student_from_json(obj, str(f))
+    return student_from_json(obj, str(f), allow_modified=allow_modified)

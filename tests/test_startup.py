@@ -19,7 +19,7 @@ SPEC = ROOT / "specs" / "bellman_ford.dp"
 
 # top-level packages / dpdsl modules that check and run must not load
 HEAVY = ("sklearn", "matplotlib", "torch_geometric", "rich", "dpdsl.distill.pipeline", "dpdsl.distill.treefit",
-         "dpdsl.distill.dataset", "dpdsl.distill.report", "dpdsl.distill.cli", "dpdsl.teachers",
+         "dpdsl.distill.dataset", "dpdsl.distill.report", "dpdsl.commands.compile", "dpdsl.teachers",
          "dpdsl.evaluate", "dpdsl.codegen")
 
 _CHILD = """

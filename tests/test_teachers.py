@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import struct
 import subprocess
 import sys
@@ -106,12 +107,16 @@ def test_contract_shapes_zoo(bf, arch: str, decoder: str) -> None:
 def test_contract_user_adapter_example(reach, tmp_path: Path) -> None:
     example = ROOT / "examples" / "user_teacher"
     teacher = load_user_teacher(reach, f"{example / 'model.py'}:ReachGNN", None,
-                                init_kwargs={"hidden": 8, "steps": 5}, embedding_modules=["encoder", "layer"])
+                                init_kwargs={"hidden": 8, "steps": 5}, embedding_modules=["encoder", "layer"],
+                                trust_code=True)
     save_file(teacher.model.state_dict(), tmp_path / "w.safetensors")
+    shutil.copy(example / "model.py", tmp_path / "model.py")  # adapters import only a .py next to the JSON
     (tmp_path / "teacher.json").write_text(json.dumps({
-        "model": f"{example / 'model.py'}:ReachGNN", "init_kwargs": {"hidden": 8, "steps": 5},
+        "model": "model.py:ReachGNN", "init_kwargs": {"hidden": 8, "steps": 5},
         "weights": "w.safetensors", "embedding_modules": ["encoder", "layer"]}))
-    loaded = load_user_teacher_config(tmp_path / "teacher.json", reach)
+    with pytest.raises(UserError, match="--trust-code"):
+        load_user_teacher_config(tmp_path / "teacher.json", reach)
+    loaded = load_user_teacher_config(tmp_path / "teacher.json", reach, trust_code=True)
     g = _batch(reach)
     out = loaded.run(g)
     assert isinstance(loaded, Teacher) and loaded.width == 8
@@ -119,7 +124,8 @@ def test_contract_user_adapter_example(reach, tmp_path: Path) -> None:
     assert all(h.shape == (g.num_nodes, 8) and h.dtype == torch.float32 for h in out.embeddings)
     assert out.outputs["reached"].dtype == torch.bool and out.states is None
     with pytest.raises(UserError, match="no module"):
-        load_user_teacher(reach, f"{example / 'model.py'}:ReachGNN", None, embedding_modules=["nope"])
+        load_user_teacher(reach, f"{example / 'model.py'}:ReachGNN", None, embedding_modules=["nope"],
+                          trust_code=True)
 
 
 # --- checkpoints ---------------------------------------------------------------------------------

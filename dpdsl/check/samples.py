@@ -5,6 +5,7 @@ never fail half-way.
 
 from __future__ import annotations
 
+from dpdsl import limits
 from dpdsl import sampling as S
 from dpdsl.check.state import CheckState
 from dpdsl.frontend import ast as A
@@ -49,6 +50,8 @@ def _graph_clause(st: CheckState, g: A.SampleGraphDecl) -> tuple[tuple[str, floa
         kwargs.append((a.keyword, a.value))
     if g.lo < 1 or g.lo > g.hi or g.hi > MAX_SAMPLE_NODES:
         raise st.err(f"bad node range {g.lo}..{g.hi}; need 1 <= lo <= hi <= {MAX_SAMPLE_NODES}", g.family_pos)
+    if g.hi > limits.cap("nodes"):  # refused here, not after a failed allocation at run time
+        raise st.err(str(limits.exceeded("nodes", g.hi, "the largest sampled graph")), g.family_pos)
     return tuple(kwargs)
 
 

@@ -64,7 +64,10 @@ def run_teacher(spec: SpecIR, teacher: Teacher, graphs: list[Graph]) -> TeacherR
     batch = batch_graphs(graphs)
     with torch.no_grad():
         out = teacher.run(batch)
-    out.check(batch.num_nodes)
+    try:
+        out.check(batch.num_nodes)
+    except ValueError as err:  # e.g. NaN embeddings: refuse before the probes choke on them
+        raise UserError(f"the teacher breaks the contract on the distillation graphs: {err}") from None
     ctx = make_context(spec, batch)
     init = {name: _as_kind(evaluate(st.init, ctx), st.type.kind, batch.num_nodes)
             for name, st in spec.states.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -336,23 +337,50 @@ def _join(items: list[str]) -> str:
     return ", ".join(items) if items else "something else"
 
 
+def _check_size(text: str, filename: str) -> None:
+    """Refuse spec text over the ``spec_bytes`` limit before lark sees it."""
+    from dpdsl import limits
+
+    try:
+        limits.check("spec_bytes", len(text.encode("utf-8", "surrogatepass")), f"{filename}: the spec")
+    except limits.LimitError as err:
+        raise DslError(str(err).removeprefix(f"{filename}: "), filename=filename) from None
+
+
+def _check_depth(tree: Tree, text: str, filename: str) -> None:
+    """Refuse expressions nested deeper than the ``expr_depth`` limit, pointing at the first level over.
+
+    Counted on lark's tree (``start`` and the declaration are the two levels above an expression), by
+    an iterative walk, so no recursive pass ever sees an expression deeper than the limit.
+    """
+    from dpdsl import limits
+
+    depth = limits.cap("expr_depth")
+    deep = limits.tree_too_deep(tree, depth + 2, lambda t: [c for c in t.children if isinstance(c, Tree)])
+    if deep is not None:
+        pos = _pos(deep)
+        raise DslError(f"expression nests deeper than {depth} levels (limit 'expr_depth'; "
+                       f"{limits.LIMITS['expr_depth'].raise_hint()})", line=pos.line or 1,
+                       column=pos.column or 1, source=text, filename=filename)
+
+
 def parse(text: str, filename: str = "<spec>", grammar: str | Path | None = None) -> A.SpecAST:
     """Parse spec text. Raises ``DslError`` (with line, column and caret) on any syntax error.
 
     Without an explicit ``grammar``, a loaded plugin's grammar (if any) is used, and the plugins'
     ``AST_RULES`` handle the rules they add.
     """
-    from dpdsl import plugins
-
-    mods = plugins.loaded()
-    grammar = grammar or plugins.plugin_grammar(mods)
-    rules = plugins.plugin_ast_rules(mods)
+    mods = loaded()
+    grammar = grammar or plugin_grammar(mods)
+    rules = plugin_ast_rules(mods)
     transformer = _plugin_transformer(rules)
     parser = make_parser(None if grammar is None else str(grammar))
+    _check_size(text, filename)
     try:
-        tree = parser.parse(text)
+        tree = parser.parse(text)  # lark's LALR parser builds the tree without recursion
     except UnexpectedInput as err:
         raise _unexpected(err, text, filename) from None
+    _check_depth(tree, text, filename)  # before the first recursive visitor (ToAST)
     if grammar is not None:
         tree = _strip_namespace(tree)
     try:
@@ -364,6 +392,35 @@ def parse(text: str, filename: str = "<spec>", grammar: str | Path | None = None
                            filename=filename) from None
         if isinstance(inner, ValueError):
             raise DslError(str(inner), line=1, column=1, source=text, filename=filename) from None
+        rule = str(getattr(err, "rule", "")).removeprefix(BASE_NS)
+        if rule in rules:  # a plugin's AST rule failed: the plugin's problem, said in one line
+            raise DslError(f"plugin rule '{rule}' failed: {type(inner).__name__}: {inner}", line=1, column=1,
+                           source=text, filename=filename) from None
         raise
     _, problem, ppos = items[0]
     return A.SpecAST(problem, ppos, tuple(items[1:]), text, filename)
+
+
+LOADED_PLUGINS: dict[str, ModuleType] = {}
+"""Plugins imported so far (``dpdsl.plugins.load_plugin`` fills this), in import order."""
+
+
+def loaded() -> list[ModuleType]:
+    """Plugins imported so far, in import order."""
+    return list(LOADED_PLUGINS.values())
+
+
+def plugin_grammar(mods: list[ModuleType]) -> str | None:
+    """The grammar file of the last plugin that provides one."""
+    for mod in reversed(mods):
+        g = getattr(mod, "GRAMMAR", None)
+        if g is not None:
+            return str(g)
+    return None
+
+
+def plugin_ast_rules(mods: list[ModuleType]) -> dict:
+    rules: dict = {}
+    for mod in mods:
+        rules.update(getattr(mod, "AST_RULES", {}) or {})
+    return rules

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dpdsl import limits
 from dpdsl.errors import GraphError
 from dpdsl.graphs.core import Graph
 from dpdsl.types import BOOL, ENUM, INT, NODE
@@ -98,6 +99,7 @@ def generate_graph(
         raise GraphError(f"graph family '{family}' produces directed graphs only ({fam.kind})")
     if n > 2**31:  # keeps pair indices n(n-1) inside int64
         raise GraphError(f"graph family '{family}': n = {n} is too large (at most 2**31 nodes)")
+    limits.check("nodes", int(n), f"graph family '{family}': n")
     full = {**fam.params, **params}
     return fam.generate(int(n), as_rng(rng), directed=directed, **full)
 
@@ -125,6 +127,7 @@ def _pair_sample(num_pairs: int, p: float, rng: np.random.Generator) -> np.ndarr
     if num_pairs == 0:
         return np.zeros(0, dtype=np.int64)
     m = int(rng.binomial(num_pairs, p))
+    limits.check("edges", m, "the number of edges drawn")  # before choice() allocates them
     idx = rng.choice(num_pairs, size=m, replace=False)
     return np.sort(idx).astype(np.int64)
 
@@ -235,7 +238,7 @@ def _grid(n: int, rng: np.random.Generator, *, directed: bool, max_aspect: float
         aspect = float("nan")
     if not aspect >= 1.0:
         raise GraphError(f"graph family 'grid': max_aspect must be a number >= 1, got {max_aspect!r}")
-    rows, cols = grid_shape(n, aspect)
+    rows, cols = grid_shape(n, min(aspect, float(n)))  # an aspect beyond n changes nothing (and overflows)
     ids = np.arange(rows * cols, dtype=np.int64).reshape(rows, cols)
     src = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
     dst = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
@@ -298,17 +301,19 @@ def _num(dist: str, x: Any, *, finite: bool = True) -> float:
         return float(x)
     try:
         v = float(x)
-    except (TypeError, ValueError):
-        raise GraphError(f"sampler '{dist}': argument {x!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise GraphError(f"sampler '{dist}': argument {str(x)[:40]} is not a float64 number") from None
     if math.isnan(v) or (finite and math.isinf(v)):
         raise GraphError(f"sampler '{dist}': argument {x!r} must be finite")
     return v
 
 
 def _uniform(args: tuple, size: int, rng: np.random.Generator) -> np.ndarray:
-    a, b = (_num("uniform", x) for x in args)
+    a, b = (_num("uniform", x) + 0.0 for x in args)  # + 0.0: numpy refuses uniform(0, -0) as "high - low < 0"
     if a > b:
         raise GraphError(f"sampler 'uniform': needs a <= b, got uniform({a:g}, {b:g})")
+    if not math.isfinite(b - a):
+        raise GraphError(f"sampler 'uniform': b - a must be finite, got uniform({a:g}, {b:g})")
     return rng.uniform(a, b, size)
 
 
@@ -318,6 +323,9 @@ def _randint(args: tuple, size: int, rng: np.random.Generator) -> np.ndarray:
         raise GraphError(f"sampler 'randint': bounds must be integers, got randint({a:g}, {b:g})")
     if a > b:
         raise GraphError(f"sampler 'randint': needs a <= b, got randint({a:g}, {b:g})")
+    if max(abs(a), abs(b)) > limits.RANDINT_MAX:
+        raise GraphError(f"sampler 'randint': bounds must be within +-2**53 (exact in float64), "
+                         f"got randint({a:g}, {b:g})")
     return rng.integers(int(a), int(b), size, endpoint=True).astype(np.float64)
 
 

@@ -33,6 +33,7 @@ every id is an integer (so ``"0".."n-1"`` keep their numbers), otherwise in docu
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -44,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dpdsl import limits
 from dpdsl.errors import GraphError
 from dpdsl.graphs.core import Graph
 
@@ -156,13 +158,15 @@ def graph_from_json(obj: Any, *, source: str = "<json>") -> Graph:
             raise GraphError(f"{source}: missing key '{key}'")
     n = obj["num_nodes"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise GraphError(f"{source}: num_nodes must be an integer >= 1, got {n!r}")
+        raise GraphError(f"{source}: num_nodes must be an integer >= 1, got {_short(n)}")
+    limits.check("nodes", n, f"{source}: num_nodes")
     directed = obj["directed"]
     if not isinstance(directed, bool):
-        raise GraphError(f"{source}: directed must be true or false, got {directed!r}")
+        raise GraphError(f"{source}: directed must be true or false, got {_short(directed)}")
     edges = obj["edges"]
     if not isinstance(edges, list):
         raise GraphError(f"{source}: edges must be a list of [u, v] pairs")
+    limits.check("edges", len(edges), f"{source}: the number of edges")
     ei = _edges_fast(edges, n, source)
     if ei is not None:
         node = _inputs(obj.get("node", {}), "node", n, source)
@@ -194,6 +198,8 @@ def _edges_fast(edges: list, n: int, source: str) -> torch.Tensor | None:
         return None
     if arr.dtype.kind not in "iu" or arr.ndim != 2 or arr.shape[1] != 2:
         return None
+    if bool in set(map(type, itertools.chain.from_iterable(edges))):
+        return None  # numpy reads true as 1; the precise loop rejects booleans as endpoints
     bad = (arr < 0) | (arr >= n)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -209,22 +215,48 @@ def _inputs(section: Any, unit: str, count: int, source: str) -> dict[str, torch
     }
 
 
+class _NaNLiteral(ValueError):
+    pass
+
+
 def _reject_nan(name: str) -> float:
     if name in ("Infinity", "-Infinity"):
         return math.inf if name == "Infinity" else -math.inf
-    raise ValueError(f"{name} is not allowed")
+    raise _NaNLiteral(f"{name} is not allowed")
+
+
+MAX_INT_DIGITS = 400
+"""Integer literals longer than this are refused (float64 overflows at 309 digits; Python's own int
+parser refuses beyond 4300 with a message about NaN before this check existed)."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise GraphError(f"an integer literal has {len(text.lstrip('-'))} digits; at most {MAX_INT_DIGITS} "
+                         "are accepted")
+    return int(text)
+
+
+def _short(x: Any) -> str:
+    """``repr`` of a JSON value, cut so a huge value cannot flood the one-line message."""
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def _load_json(path: Path, label: str) -> Graph:
     text = _read_text(path, label)
     try:
-        obj = json.loads(text, parse_constant=_reject_nan)
+        obj = limits.loads_json(text, label, parse_constant=_reject_nan, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise GraphError(
             f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-    except ValueError as exc:  # NaN literal
+    except _NaNLiteral as exc:
         raise GraphError(f"{label}: {exc} (NaN is not a valid value)") from None
+    except GraphError as exc:
+        raise GraphError(f"{label}: {exc}") from None
+    except ValueError as exc:
+        raise GraphError(f"{label}: invalid JSON: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
     return graph_from_json(obj, source=label)
 
 
@@ -248,6 +280,34 @@ def _parse_token(tok: str, where: str) -> float | bool:
     return v
 
 
+def _header_nodes(text: str, where: str) -> int:
+    """``# num_nodes: N``: an integer under the ``nodes`` limit."""
+    try:
+        n = int(text) if len(text) <= MAX_INT_DIGITS else None
+    except ValueError:
+        n = None
+    if n is None:
+        raise GraphError(f"{where}: num_nodes must be an integer, got {text[:40]!r}")
+    limits.check("nodes", n, f"{where}: num_nodes")
+    return n
+
+
+def _endpoint(t: str, where: str) -> int:
+    """One edge-list endpoint: a non-negative integer below the ``nodes`` limit (huge ids used to
+    overflow the edge tensor)."""
+    try:
+        if not t.lstrip("-").isascii() or len(t) > MAX_INT_DIGITS:
+            raise ValueError(t)
+        v = int(t)
+    except ValueError:
+        raise GraphError(f"{where}: endpoint {t[:40]!r} is not an integer node id") from None
+    if v < 0:
+        raise GraphError(f"{where}: endpoint {v} is negative")
+    if v >= limits.cap("nodes"):
+        raise limits.exceeded("nodes", v + 1, f"{where}: the node count implied by endpoint {t[:40]}")
+    return v
+
+
 def _load_edge_list(path: Path, label: str) -> Graph:
     directed = True
     num_nodes: int | None = None
@@ -266,10 +326,7 @@ def _load_edge_list(path: Path, label: str) -> Graph:
             if low and low[0] in ("directed", "undirected") and low[1:] in ([], ["true"], ["false"]):
                 directed = (low[0] == "directed") == (low[1:] != ["false"])
             elif len(low) == 2 and low[0] in ("num_nodes", "nodes"):
-                try:
-                    num_nodes = int(low[1])
-                except ValueError:
-                    raise GraphError(f"{where}: num_nodes must be an integer, got {low[1]!r}") from None
+                num_nodes = _header_nodes(low[1], where)
             elif low[:1] == ["node"] and ":" in d:
                 head, _, vals = d.partition(":")
                 parts = head.split()
@@ -280,14 +337,7 @@ def _load_edge_list(path: Path, label: str) -> Graph:
         toks = body.split()
         if len(toks) < 2:
             raise GraphError(f"{where}: expected 'u v [w | key=value ...]', got {body.strip()!r}")
-        ends = []
-        for t in toks[:2]:
-            try:
-                ends.append(int(t))
-            except ValueError:
-                raise GraphError(f"{where}: endpoint {t!r} is not an integer node id") from None
-            if ends[-1] < 0:
-                raise GraphError(f"{where}: endpoint {ends[-1]} is negative")
+        ends = [_endpoint(t, where) for t in toks[:2]]
         rest = toks[2:]
         vals: dict[str, float | bool] = {}
         if len(rest) == 1 and "=" not in rest[0]:
@@ -296,8 +346,10 @@ def _load_edge_list(path: Path, label: str) -> Graph:
             for t in rest:
                 k, eq, v = t.partition("=")
                 if not eq or not k:
-                    raise GraphError(f"{where}: expected key=value, got {t!r}")
-                vals[k] = _parse_token(v, f"{where}: {k}")
+                    raise GraphError(f"{where}: expected key=value, got {t[:40]!r}")
+                if k in vals:
+                    raise GraphError(f"{where}: edge input '{k[:40]}' is given twice")
+                vals[k] = _parse_token(v, f"{where}: {k[:40]}")
         if keys is None:
             keys, key_line = sorted(vals), lineno
             edge_vals = {k: [] for k in keys}
@@ -309,6 +361,8 @@ def _load_edge_list(path: Path, label: str) -> Graph:
             edge_vals[k].append(v)
         srcs.append(ends[0])
         dsts.append(ends[1])
+        if len(srcs) > limits.cap("edges"):
+            raise limits.exceeded("edges", len(srcs), f"{label}: the number of edges")
     top = max(max(srcs, default=-1), max(dsts, default=-1))
     if num_nodes is None:
         num_nodes = max(top + 1, max((len(v) for _, v in node_raw.values()), default=0))
@@ -393,6 +447,8 @@ def _load_graphml(path: Path, label: str) -> Graph:
     nodes = list(g.nodes)
     if not nodes:
         raise GraphError(f"{label}: the graph has no nodes")
+    limits.check("nodes", len(nodes), f"{label}: the number of nodes")
+    limits.check("edges", g.number_of_edges(), f"{label}: the number of edges")
     try:
         as_int = [int(str(v)) for v in nodes]
         order = sorted(range(len(nodes)), key=lambda i: as_int[i])
@@ -417,6 +473,7 @@ def _load_graphml(path: Path, label: str) -> Graph:
 
 
 def _read_text(path: Path, label: str) -> str:
+    limits.check_file_size(path, "graph_bytes", f"{label}: the graph file")
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:

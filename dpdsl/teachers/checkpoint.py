@@ -10,6 +10,7 @@ a one-line ``CheckpointError``; ``torch.load`` is never called.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import struct
@@ -19,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from dpdsl import limits
 from dpdsl.errors import CheckpointError, UserError
 from dpdsl.fsutil import library_versions, write_bytes_atomic
 from dpdsl.ir import SpecIR
@@ -84,6 +86,7 @@ def save_teacher(teacher: Teacher, path: str | Path, metrics: dict | None = None
 def _read(path: str | Path) -> tuple[bytes, dict, dict]:
     """Raw bytes, the parsed safetensors header and our JSON header, validated structurally."""
     p = Path(path)
+    limits.check_file_size(p, "checkpoint_bytes", f"{p}: the checkpoint")
     try:
         data = p.read_bytes()
     except OSError as err:
@@ -97,20 +100,21 @@ def _read(path: str | Path) -> tuple[bytes, dict, dict]:
     if 8 + hlen > len(data):
         raise CheckpointError(f"{p} is truncated: header needs {8 + hlen} bytes, file has {len(data)}")
     try:
-        st_header = json.loads(data[8:8 + hlen])
+        st_header = limits.loads_json(data[8:8 + hlen], f"{p}: the safetensors header")
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise CheckpointError(f"{p} has a corrupt safetensors header") from None
     if not isinstance(st_header, dict):
         raise CheckpointError(f"{p} has a corrupt safetensors header")
-    end = max((int(v["data_offsets"][1]) for k, v in st_header.items()
-               if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v), default=0)
+    end = _tensor_end(p, st_header)
     if 8 + hlen + end > len(data):
         raise CheckpointError(f"{p} is truncated: tensors need {8 + hlen + end} bytes, file has {len(data)}")
-    meta = st_header.get("__metadata__") or {}
+    meta = st_header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise CheckpointError(f"{p} has a corrupt safetensors header (__metadata__ must map names to strings)")
     if META_KEY not in meta:
         raise CheckpointError(f"{p} is a safetensors file without a dpdsl teacher header")
     try:
-        header = json.loads(meta[META_KEY])
+        header = limits.loads_json(meta[META_KEY], f"{p}: the dpdsl header")
     except (TypeError, json.JSONDecodeError):
         raise CheckpointError(f"{p} has a corrupt dpdsl header (not JSON)") from None
     if not isinstance(header, dict):
@@ -118,6 +122,7 @@ def _read(path: str | Path) -> tuple[bytes, dict, dict]:
     missing = [k for k in REQUIRED if k not in header]
     if missing:
         raise CheckpointError(f"{p} header lacks field(s): {', '.join(missing)}")
+    _check_header_types(p, header)
     if header["format"] != FORMAT:
         raise CheckpointError(f"{p} is a '{header['format']}' file, not a dpdsl teacher")
     if header["format_version"] != FORMAT_VERSION:
@@ -127,6 +132,103 @@ def _read(path: str | Path) -> tuple[bytes, dict, dict]:
         raise CheckpointError(f"{p} has unknown teacher architecture '{header['arch']}' "
                               f"(known: {', '.join(ARCHS)})")
     return data, st_header, header
+
+
+def _tensor_end(p: Path, st_header: dict) -> int:
+    """End of the tensor data the header describes; every entry's fields are type-checked first."""
+    end = 0
+    for k, v in st_header.items():
+        if k == "__metadata__":
+            continue
+        offs = v.get("data_offsets") if isinstance(v, dict) else None
+        shape = v.get("shape") if isinstance(v, dict) else None
+        ok = (isinstance(v, dict) and isinstance(v.get("dtype"), str) and isinstance(shape, list)
+              and all(_nat(d) for d in shape) and isinstance(offs, list) and len(offs) == 2
+              and all(_nat(o) for o in offs) and offs[0] <= offs[1])
+        if not ok:
+            raise CheckpointError(f"{p} has a corrupt safetensors header (tensor {k[:60]!r} needs a dtype, "
+                                  "a shape of sizes >= 0 and data_offsets [begin, end])")
+        end = max(end, offs[1])
+    return end
+
+
+def _nat(x: object) -> bool:
+    """A JSON integer >= 0 (not a bool)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _check_header_types(p: Path, header: dict) -> None:
+    """Field types before any is used (an ``arch`` list used to crash a dict lookup)."""
+    want = {"format": str, "format_version": int, "arch": str, "config": dict, "spec_name": str,
+            "spec_hash": str, "spec_source": str}
+    for key, typ in want.items():
+        if not isinstance(header[key], typ) or isinstance(header[key], bool):
+            raise CheckpointError(f"{p} has a corrupt dpdsl header ({key} must be a {typ.__name__})")
+    if not isinstance(header.get("metrics", {}), dict):
+        raise CheckpointError(f"{p} has a corrupt dpdsl header (metrics must be an object)")
+
+
+def _check_config_fits(p: Path, config: dict, spec: SpecIR) -> None:
+    """The config's fields must be the spec's: a forged spec hash used to surface as ``KeyError: 'w'``."""
+    from dpdsl.registry import RELATIONS
+
+    types = {**{k: v.type for k, v in spec.node_inputs.items()}, **{k: v.type for k, v in spec.edge_inputs.items()},
+             **{k: v.type for k, v in spec.states.items()}, **{k: v.type for k, v in spec.outputs.items()}}
+
+    def names(key: str) -> set[str]:
+        items = config.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(d, dict) and isinstance(d.get("name"), str)
+                                                  for d in items):
+            raise CheckpointError(f"{p} has an invalid config: {key} must be a list of field objects")
+        for d in items:  # an enum's width is its label count: it must be the spec's, not 10**9
+            t = types.get(d["name"])
+            want = len(t.labels) if t is not None else 0
+            if d.get("labels", 0) != want:
+                raise CheckpointError(f"{p} has an invalid config: {key} '{d['name'][:40]}' has labels = "
+                                      f"{str(d.get('labels'))[:20]}, the spec's type has {want}")
+        return {d["name"] for d in items}
+
+    problems = []
+    if names("state_fields") != set(spec.states):
+        problems.append("state fields")
+    if not names("node_fields") <= set(spec.node_inputs) or not names("edge_fields") <= set(spec.edge_inputs):
+        problems.append("inputs")
+    if not names("output_fields") <= set(spec.outputs):
+        problems.append("outputs")
+    rels, ptrs = config.get("relations", []), config.get("pointers", {})
+    if not isinstance(rels, list) or not all(isinstance(r, str) and r in RELATIONS for r in rels):
+        problems.append("relations")
+    if not isinstance(ptrs, dict) or not set(ptrs) <= set(spec.outputs):
+        problems.append("pointer outputs")
+    if problems:
+        raise CheckpointError(f"{p}: its config does not fit spec '{spec.name}' ({', '.join(problems)} differ); "
+                              "the checkpoint's header is inconsistent")
+
+
+def _check_size(p: Path, net_cls: type, config: dict, tensor_bytes: int) -> None:
+    """Size the network on torch's meta device (nothing allocated) and refuse a config whose weights
+    need more bytes than the file holds: ``hidden`` 8192 in a 778 KB file used to take 3 GB first."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            net = net_cls(config)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, OverflowError) as err:
+        raise CheckpointError(f"{p} has an invalid config ({type(err).__name__}: {err})") from None
+    need = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+    if need > tensor_bytes:
+        raise CheckpointError(f"{p}: its config describes {need:,} bytes of weights but the file holds "
+                              f"{tensor_bytes:,}; the header does not match the weights")
+
+
+def non_finite_weight(tensors: dict) -> str | None:
+    """The name of the first floating-point tensor holding NaN or infinity, or None."""
+    import torch
+
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return name
+    return None
 
 
 def checkpoint_info(path: str | Path) -> dict:
@@ -152,16 +254,25 @@ def load_teacher(path: str | Path, spec: SpecIR | None = None) -> Teacher:
     if spec.hash != header["spec_hash"]:
         raise CheckpointError(f"{p} was trained on spec '{header['spec_name']}' sha256 "
                               f"{str(header['spec_hash'])[:12]}…, not on '{spec.name}' sha256 {spec.hash[:12]}…")
+    if hashlib.sha256(header["spec_source"].encode()).hexdigest() != header["spec_hash"]:
+        raise CheckpointError(f"{p}: its header is inconsistent (the stored spec text does not hash to its "
+                              "spec_hash)")
     net_cls, teacher_cls = ARCHS[header["arch"]]
     _check_config(p, header["config"])
+    _check_config_fits(p, header["config"], spec)
+    _check_size(p, net_cls, header["config"], len(data) - 8 - struct.unpack("<Q", data[:8])[0])
     try:
         net = net_cls(header["config"])
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, OverflowError) as err:
         raise CheckpointError(f"{p} has an invalid {header['arch']} config ({type(err).__name__}: {err})") from None
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError) as err:
         raise CheckpointError(f"{p} has corrupt tensor data ({str(err).splitlines()[0]})") from None
+    bad = non_finite_weight(tensors)
+    if bad is not None:
+        raise CheckpointError(f"{p}: weight '{bad}' holds NaN or infinity; the checkpoint is unusable "
+                              "(did training diverge?)")
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as err:

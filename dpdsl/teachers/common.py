@@ -17,6 +17,7 @@ from dpdsl.execute import Context, evaluate, make_context
 from dpdsl.expr import nodes as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
+from dpdsl.limits import check_round_counts
 from dpdsl.registry import RELATIONS
 from dpdsl.tolerances import TEACHER_EVAL_RTOL, moved, round_caps
 from dpdsl.types import BOOL, ENUM, NODE, Type
@@ -217,7 +218,9 @@ def prepare(spec: SpecIR, graph: Graph, node_fields: list[FieldSpec], edge_field
             v = v.expand(n).clone()
         init[name] = v.to(torch.bool) if st.type.kind == BOOL else v.to(torch.float64)
     ctx.state = dict(init)
-    cap = round_caps(evaluate(spec.rounds.expr, ctx))
+    raw = evaluate(spec.rounds.expr, ctx)
+    check_round_counts(raw, ctx.builtins["n"], fixpoint=spec.rounds.fixpoint, max_rounds=None)
+    cap = round_caps(raw)
     cap = cap.expand(n) if cap.dim() == 0 else cap
     caps = torch.zeros(g.num_graphs, dtype=torch.float64).scatter_reduce(0, batch, cap, "amax").long()
     rel = {r: RELATIONS[r].edges(g.edge_index) for r in relations}

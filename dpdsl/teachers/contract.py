@@ -49,6 +49,8 @@ class TeacherOutput:
                                  f"expected float32 [{num_nodes}, width]")
             if width is not None and h.shape[1] != width:
                 raise ValueError(f"embedding of step {k} has width {h.shape[1]}, expected {width}")
+            if not bool(torch.isfinite(h).all()):
+                raise ValueError(f"embedding of step {k} holds NaN or infinity (the probes need finite values)")
         for name, v in self.outputs.items():
             if v.shape != (num_nodes,) or v.dtype not in (torch.bool, torch.float64):
                 raise ValueError(f"output '{name}' has shape {tuple(v.shape)} and dtype {v.dtype}; "

@@ -46,7 +46,8 @@ def main(epochs: int = 150) -> None:
               "weights": "reach_gnn.safetensors", "embedding_modules": ["encoder", "layer"]}
     (HERE / "teacher.json").write_text(json.dumps(config, indent=2) + "\n")
 
-    teacher = load_user_teacher_config(HERE / "teacher.json", spec)
+    # trust_code: loading imports model.py, i.e. runs it (this is our own file)
+    teacher = load_user_teacher_config(HERE / "teacher.json", spec, trust_code=True)
     out = teacher.run(graphs[0])
     print(f"{len(out.embeddings)} embeddings (encoder + {len(out.embeddings) - 1} layer calls), "
           f"each {tuple(out.embeddings[0].shape)}")

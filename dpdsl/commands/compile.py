@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-from dpdsl.errors import UserError
 
 
 def compile_main(args) -> int:
@@ -14,26 +11,14 @@ def compile_main(args) -> int:
     from dpdsl.api import load_spec
     from dpdsl.distill.pipeline import CompileConfig, compile_student
     from dpdsl.distill.report import render_text, write_student_dir
-    from dpdsl.fsutil import refuse_existing, write_dir_atomic
+    from dpdsl.fsutil import write_dir_atomic
+    from dpdsl.preflight import check_compile_args, open_teacher, output_dir
     from dpdsl.student import dumps_student
-    from dpdsl.teachers.checkpoint import load_teacher
 
     spec = load_spec(args.spec)
-    out = Path(args.output or f"out/{spec.name}")
-    refuse_existing(out, args.force)  # fail before the slow part
-    for flag, val in (("--samples", args.samples), ("--beam", args.beam), ("--max-depth", args.max_depth)):
-        if val < 1:
-            raise UserError(f"{flag} must be >= 1, got {val}")
-    if not 0 < args.fidelity <= 1:
-        raise UserError(f"--fidelity must be in (0, 1], got {args.fidelity}")
-    if args.tau <= 0:
-        raise UserError(f"--tau must be > 0, got {args.tau}")
-    if args.teacher.endswith(".json"):  # a user model through the adapter (examples/user_teacher/)
-        from dpdsl.teachers.adapter import load_user_teacher_config
-
-        teacher = load_user_teacher_config(args.teacher, spec)
-    else:
-        teacher = load_teacher(args.teacher, spec)
+    check_compile_args(args)  # flags, output directory and teacher before the slow part
+    out = output_dir(args.output or f"out/{spec.name}", force=args.force)
+    teacher = open_teacher(args.teacher, spec, trust_code=args.trust_code, modules=args.teacher_module)
     cfg = CompileConfig(method=args.method, seed=args.seed, samples=args.samples, beam=args.beam,
                         max_depth=args.max_depth, tau=args.tau, fidelity=args.fidelity)
     console = Console(stderr=True, quiet=args.quiet)
