@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
+from dpdsl.assume import check_assumes
 from dpdsl.errors import DslError
 from dpdsl.frontend import ast as A
 from dpdsl.ir import InputIR, OutputIR, ParamIR, RoundsIR, SampleIR, SpecIR, StateIR, ViewIR
@@ -46,7 +47,7 @@ class Checker:
         groups: dict[str, list[A.Decl]] = {}
         for d in decls:
             groups.setdefault(d.kind, []).append(d)
-            if d.kind in ("predicate", "term"):
+            if d.kind in ("predicate", "term", "assume"):
                 continue
             key = (d.kind, d.name) if d.kind != "rounds" else ("rounds", "")
             if d.kind == "sample_graph":
@@ -124,7 +125,7 @@ class Checker:
                                    d.name_pos)
         states: dict[str, StateIR] = {}
         state_names = {d.name for d in states_decl}
-        for d in groups.get("predicate", []) + groups.get("term", []):
+        for d in groups.get("predicate", []) + groups.get("term", []) + groups.get("assume", []):
             if d.name not in state_names:
                 raise self.err(f"{d.kind} for '{d.name}', which is not a state field", d.name_pos)
         for d in states_decl:
@@ -175,7 +176,8 @@ class Checker:
                 e = self.expr(p.expr, replace(local, what=f"a term for {d.name}"))
                 self._assignable(e.type, d.type, p.expr.pos, f"state {d.name}", what="the term")
                 terms.append(e)
-            states[d.name] = StateIR(d.name, d.type, init, tuple(args), ref, tuple(preds), tuple(terms))
+            assumes = check_assumes(self, groups.get("assume", []), d.name, local)
+            states[d.name] = StateIR(d.name, d.type, init, tuple(args), ref, tuple(preds), tuple(terms), assumes)
 
         # rounds
         rounds = groups.get("rounds", [])

@@ -43,6 +43,7 @@ class Decl:
     call_args: tuple[tuple[str | None, float, Pos], ...] = ()  # sample: (kw or None, value, pos)
     lo: int = 0  # sample graph nodes lo..hi
     hi: int = 0
+    end_line: int = 0  # assume: the last line of the declaration (it must be on one line)
 
 
 @dataclass(frozen=True)

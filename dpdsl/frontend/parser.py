@@ -228,6 +228,9 @@ class ToAST(Transformer):
     def term_decl(self, meta, c):
         return A.Decl("term", str(c[0]), _mpos(meta), _pos(c[0]), expr=c[1])
 
+    def assume_decl(self, meta, c):
+        return A.Decl("assume", str(c[0]), _mpos(meta), _pos(c[0]), expr=c[1], end_line=meta.end_line)
+
     def call_args(self, meta, c):
         return tuple(a for a in c if a is not None)
 
