@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 2 any user error (bad spec, graph, checkpoint or flag) with a one-line message
 on stderr (plus the caret block for spec errors); 1 is reserved for failures the user asked to hear
-about (e.g. an unfaithful student without ``--keep-unfaithful``). A traceback means a bug in dpdsl.
+about (e.g. an unfaithful student without ``--keep-unfaithful``, a student ``verify`` cannot certify). A traceback means a bug in dpdsl.
 """
 
 from __future__ import annotations
@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-unfaithful", action="store_true")
     p.add_argument("--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("verify", help="prove a compiled student equal to its spec's reference (z3)")
+    p.add_argument("student", help="a student directory (from dpdsl compile)")
+    p.add_argument("--json", action="store_true", help="print the certificate as JSON")
+    p.add_argument("--no-search", action="store_true",
+                   help="skip the invariant and simplest-rule searches (proofs only)")
 
     p = sub.add_parser("eval", help="accuracy of a student against the reference executor per size")
     p.add_argument("student")
@@ -193,6 +199,10 @@ def _dispatch(args) -> int:
         from dpdsl.distill import cli as dcli
 
         return dcli.compile_main(args)
+    if args.cmd == "verify":
+        from dpdsl.certify.cli import verify_main
+
+        return verify_main(args)
     if args.cmd == "eval":
         from dpdsl.evaluate import cli_main
 
