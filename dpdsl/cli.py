@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 2 any user error (bad spec, graph, checkpoint or flag) with a one-line message
 on stderr (plus the caret block for spec errors); 1 is reserved for failures the user asked to hear
-about (e.g. an unfaithful student without ``--keep-unfaithful``, a student ``verify`` cannot certify). A traceback means a bug in dpdsl.
+about (e.g. an unfaithful student without ``--keep-unfaithful``, a student ``verify`` cannot certify).
+A traceback means a bug in dpdsl.
 """
 
 from __future__ import annotations
