@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="prove a compiled student equal to its spec's reference (z3)")
     p.add_argument("student", help="a student directory (from dpdsl compile)")
+    p.add_argument("--spec", default=None,
+                   help="prove under this spec's assume lines (the student's spec plus assume lines)")
     p.add_argument("--json", action="store_true", help="print the certificate as JSON")
     p.add_argument("--no-search", action="store_true",
                    help="skip the invariant and simplest-rule searches (proofs only)")

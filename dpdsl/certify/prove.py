@@ -242,7 +242,8 @@ def _explain_failure(spec: SpecIR, name: str, ft: FieldTree, fc: FieldCertificat
     e, rows = inv
     fc.suggestion = f"assume {name} : {unparse(e)}"
     fc.details.append(f"the invariant '{unparse(e)}' holds on all {rows} reached tuples and makes the proof go "
-                      f"through; if it holds for every reachable input, add this line to the spec and re-run:")
+                      f"through; if it holds for every reachable input, add this line to the spec and re-run "
+                      f"verify with --spec SPEC (or recompile):")
     fc.details.append(f"    {fc.suggestion}")
 
 

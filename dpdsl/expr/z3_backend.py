@@ -310,6 +310,8 @@ class Float64(Domain):
         return z3.If(self._ties[key], a, b)
 
     def value(self, model: z3.ModelRef, a: z3.FPRef) -> float:
+        if z3.is_true(model.eval(z3.fpIsNaN(a), model_completion=True)):
+            return math.nan  # fpToIEEEBV leaves a NaN's bits unspecified (z3 may say 0)
         bits = model.eval(z3.fpToIEEEBV(a), model_completion=True).as_long()
         return struct.unpack("<d", struct.pack("<Q", bits))[0]
 
