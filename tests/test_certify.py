@@ -316,6 +316,27 @@ def test_planted_wrong_tree_gets_a_counterexample(shipped, tmp_path, capsys):
     assert "not certified: counterexample dist = " in out and "student gives" in out and "reference gives" in out
 
 
+def test_nan_arguments_are_reported_where_the_types_allow_them(shipped):
+    """dag_shortest_paths admits w = -inf: a NaN reaches dist, and there the student really differs."""
+    spec = shipped["dag_shortest_paths"]
+    f = certify(make_student(spec, SHIPPED["dag_shortest_paths"]), search=False).fields["dist"]
+    assert f.status == CERTIFIED and f.headline.endswith("for every input without NaN")
+    assert any("NaN arguments (dist, best) are not covered" in d and "dist = nan" in d for d in f.details)
+    from dpdsl.graphs.core import Graph
+
+    g = Graph(3, torch.tensor([[0, 1], [1, 2]]), True, node={"source": torch.tensor([True, False, False])},
+              edge={"w": torch.tensor([0.0, -math.inf], dtype=torch.float64)})
+    student = make_student(spec, SHIPPED["dag_shortest_paths"])
+    ref, out = run_reference(spec, g).outputs["dist"], student.run(g).outputs["dist"]
+    assert math.isnan(ref[2]) and out[2] == -math.inf  # the caveat is real, not only a type artefact
+    # where NaN cannot occur (bfs: int >= 0 distances), nothing is said; where it is harmless, it is covered
+    assert not any("NaN" in d for d in certify(make_student(shipped["bfs_distance"], SHIPPED["bfs_distance"]),
+                                               search=False).fields["dist"].details)
+    mw = certify(make_student(shipped["mwis_tree"], SHIPPED["mwis_tree"]), search=False).fields["incl"]
+    assert mw.headline == "certified: equal to the reference for every input"
+    assert any("this includes NaN in kids_excl" in d for d in mw.details)
+
+
 def test_float64_rounding_difference_is_not_certified():
     src = ("problem r\ngraph directed\ninput node x : real 0..1\ninput node y : real 0..1\nstate s : real\n"
            "init s = 0\ntransition s = unknown(x, y)\nreference s = (x + y) - y\nrounds 1\noutput s\n")

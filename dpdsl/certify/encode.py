@@ -25,14 +25,15 @@ TIMEOUT_MS = 10_000
 class FieldProblem:
     """One field's arguments as z3 variables in one domain (``"real"`` or ``"float64"``)."""
 
-    def __init__(self, spec: SpecIR, field: str, domain: str = "real", suffix: str = "") -> None:
+    def __init__(self, spec: SpecIR, field: str, domain: str = "real", suffix: str = "",
+                 nan_ok: frozenset[str] = frozenset()) -> None:
         self.spec, self.field, self.domain_name = spec, field, domain
         self.d: Domain = DOMAINS[domain]()
         self.st = spec.states[field]
         self.vars: dict[str, Val] = {}
         self.cons: list[z3.BoolRef] = []
         for a in self.st.args:
-            v, c = declare(self.d, a + suffix, spec.arg_type(a))
+            v, c = declare(self.d, a + suffix, spec.arg_type(a), a in nan_ok)
             self.vars[a] = v
             self.cons += c
         self.enc = Z3Encoder(self.d, spec.param_values, self.vars)

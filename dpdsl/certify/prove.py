@@ -25,6 +25,7 @@ from typing import Any
 import z3
 
 from dpdsl.certify.encode import Counterexample, FieldProblem, counterexample, equal_tensors, torch_eval, tree_expr
+from dpdsl.certify.nan import nan_sources
 from dpdsl.certify.pac import PacBound, pac_from_report
 from dpdsl.certify.reach import Reached, describe_row, reached_args, violations
 from dpdsl.certify.search import simplify_rule, suggest_invariant
@@ -39,8 +40,8 @@ NOT_CERTIFIED = "not certified"
 NO_REFERENCE = "no reference"
 
 SCOPE = ("every input: all argument values of their declared types (ints: integers or ±inf in range; "
-         "reals: reals or ±inf; never NaN, as no dpdsl value is), in exact extended-real arithmetic and "
-         "bit-exactly in float64")
+         "reals: reals or ±inf), plus NaN where the types do not rule it out, in exact extended-real "
+         "arithmetic and bit-exactly in float64")
 
 
 @dataclass
@@ -109,11 +110,18 @@ def certify(student: Student, *, reached: Reached | None = None, search: bool = 
             lazy["r"] = reached_args(spec)
         return lazy["r"]
 
+    nan_cache: dict[str, dict[str, str]] = {}
+
+    def get_nan() -> dict[str, str]:
+        if "n" not in nan_cache:
+            nan_cache["n"] = nan_sources(spec)
+        return nan_cache["n"]
+
     out = {}
     for name, ft in student.fields.items():
         t = time.perf_counter()
         try:
-            fc = _certify_field(spec, name, ft, student.meta, get_reached, search)
+            fc = _certify_field(spec, name, ft, student.meta, get_reached, search, get_nan)
         except Unencodable as err:
             fc = FieldCertificate(name, ft.rules, _ref_text(spec, name), NOT_CERTIFIED,
                                   f"not certified: cannot encode for the solver: {err}")
@@ -128,7 +136,7 @@ def _ref_text(spec: SpecIR, name: str) -> str | None:
 
 
 def _certify_field(spec: SpecIR, name: str, ft: FieldTree, meta: dict[str, Any], get_reached: Any,
-                   search: bool) -> FieldCertificate:
+                   search: bool, get_nan: Any) -> FieldCertificate:
     st = spec.states[name]
     rule_e = tree_expr(ft.features, ft.tree, st.type)
     fc = FieldCertificate(name, ft.rules, _ref_text(spec, name), NOT_CERTIFIED, "")
@@ -207,10 +215,36 @@ def _certify_field(spec: SpecIR, name: str, ft: FieldTree, meta: dict[str, Any],
                 fc.headline = f"not certified: its assumption '{line}' is false on reachable values ({first})"
     else:
         fc.headline = "certified: equal to the reference for every input"
+    _nan_arguments(spec, name, ft, fc, get_nan(), assumes)
     if excl:
         fc.details.append("the extended-real proof excludes inputs where " + "; ".join(excl)
                           + " (the float64 proof has no exclusions)")
     return fc
+
+
+def _nan_arguments(spec: SpecIR, name: str, ft: FieldTree, fc: FieldCertificate, nan: dict[str, str],
+                   assumes: list[Any]) -> None:
+    """The proof above excludes NaN arguments; where the declared types do not rule NaN out, re-prove
+    with NaN allowed there and say which holds (dpdsl.certify.nan)."""
+    st = spec.states[name]
+    flagged = [a for a in st.args if a in nan]
+    if not flagged:
+        return
+    reasons = "; ".join(nan[a] for a in flagged)
+    for dom in ("real", "float64"):
+        p = FieldProblem(spec, name, dom, nan_ok=frozenset(flagged))
+        tr, ref = p.tree(ft.features, ft.tree), p.encode(st.reference)
+        res, model = p.solve(z3.Not(p.same(tr, ref)), *[p.encode(a) for a in assumes])
+        if res != "unsat":
+            how = "the solver gave up" if res == "unknown" else "with them the student differs at " + counterexample(
+                spec, name, p, model, [("student", tr, tree_expr(ft.features, ft.tree, st.type)),
+                                       ("reference", ref, st.reference)]).describe(spec, name)
+            fc.headline = fc.headline.replace("for every input", "for every input without NaN", 1)
+            fc.details.append(f"NaN arguments ({', '.join(flagged)}) are not covered, and the declared types do "
+                              f"not rule them out ({reasons}); {how}")
+            return
+    fc.details.append(f"this includes NaN in {', '.join(flagged)}, which the declared types do not rule out "
+                      f"({reasons})")
 
 
 def _explain_failure(spec: SpecIR, name: str, ft: FieldTree, fc: FieldCertificate, get_reached: Any,

@@ -16,7 +16,8 @@ def render_certificate(cert: Certificate, *, timings: bool = True) -> str:
         lines.append(f"  {f.headline}")
         lines += [f"    {d}" for d in f.details]
         if f.simplified:
-            lines.append(f"  simplest equivalent rule (proved equal for every input): {name} = {f.simplified}")
+            lines.append(f"  simplest equivalent rule (proved equal to the tree for every NaN-free input): "
+                         f"{name} = {f.simplified}")
         for p in f.properties:
             lines.append(f"  proved for every input: {p}")
         if f.status == NO_REFERENCE:
@@ -27,8 +28,10 @@ def render_certificate(cert: Certificate, *, timings: bool = True) -> str:
             lines.append(f"  ({f.seconds:.2f} s)")
     lines.append("")
     if cert.certified:
+        nan = any("without NaN" in f.headline for f in cert.fields.values())
         lines.append(f"{cert.spec}: certified: every field equals its reference for every input"
-                     + (" satisfying its assume lines" if any(f.assumptions for f in cert.fields.values()) else ""))
+                     + (" satisfying its assume lines" if any(f.assumptions for f in cert.fields.values()) else "")
+                     + (" (NaN-free inputs only where marked above)" if nan else ""))
         lines.append(f"  (scope: {SCOPE})")
     elif cert.exit_code == 0:
         lines.append(f"{cert.spec}: not certified equal to anything: fields without a reference have only the "

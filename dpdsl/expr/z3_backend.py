@@ -78,7 +78,8 @@ class Domain:
 
     # constants and variables
     def const(self, x: float) -> Num: raise NotImplementedError
-    def var(self, name: str, ty: Type) -> tuple[Num, list[z3.BoolRef]]: raise NotImplementedError
+    def var(self, name: str, ty: Type, nan_ok: bool = False) -> tuple[Num, list[z3.BoolRef]]:
+        raise NotImplementedError
     # operators
     def add(self, a: Num, b: Num) -> Num: raise NotImplementedError
     def neg(self, a: Num) -> Num: raise NotImplementedError
@@ -115,8 +116,8 @@ class Domain:
         either = z3.Or(self.is_nan(a), self.is_nan(b))
         return self.ite(either, self.nan(), self.ite(self.lt(a, b), b, self.ite(self.lt(b, a), a, self.tie(a, b))))
 
-    def in_type(self, x: Num, ty: Type) -> z3.BoolRef:
-        """``x`` is a value of ``ty`` (range, integrality, no NaN): what a certificate's domain is."""
+    def in_type(self, x: Num, ty: Type, nan_ok: bool = False) -> z3.BoolRef:
+        """``x`` is a value of ``ty`` (range, integrality, no NaN unless ``nan_ok``): a certificate's domain."""
         raise NotImplementedError
 
     def _range(self, x: Num, ty: Type) -> list[z3.BoolRef]:
@@ -149,12 +150,16 @@ class ExtReal(Domain):
     def nan(self) -> XR:
         return self._mk(NAN, 0)
 
-    def var(self, name: str, ty: Type) -> tuple[XR, list[z3.BoolRef]]:
+    def var(self, name: str, ty: Type, nan_ok: bool = False) -> tuple[XR, list[z3.BoolRef]]:
         x = XR(z3.Int(f"{name}.tag"), z3.Real(name))
-        return x, [self.in_type(x, ty), z3.Implies(x.tag != FIN, x.r == 0)]  # r pinned: unique models
+        return x, [self.in_type(x, ty, nan_ok), z3.Implies(x.tag != FIN, x.r == 0)]  # r pinned: unique models
 
-    def in_type(self, x: XR, ty: Type) -> z3.BoolRef:
-        cons = [x.tag >= FIN, x.tag <= NINF]  # never NaN
+    def in_type(self, x: XR, ty: Type, nan_ok: bool = False) -> z3.BoolRef:
+        base = z3.And([x.tag >= FIN, x.tag <= NINF] + self._in_type_rest(x, ty))
+        return z3.Or(x.tag == NAN, base) if nan_ok else base  # the range applies to the non-NaN values
+
+    def _in_type_rest(self, x: XR, ty: Type) -> list[z3.BoolRef]:
+        cons = []
         if ty.kind in (NODE, ENUM):
             cons.append(x.tag == FIN)
         if ty.kind in (INT, NODE, ENUM):
@@ -163,7 +168,7 @@ class ExtReal(Domain):
             cons.append(x.r >= 0)
         if ty.kind == ENUM:
             cons += [x.r >= 0, x.r <= len(ty.labels) - 1]
-        return z3.And(cons + self._range(x, ty))
+        return cons + self._range(x, ty)
 
     def is_nan(self, a: XR) -> z3.BoolRef:
         return a.tag == NAN
@@ -253,12 +258,12 @@ class Float64(Domain):
     def nan(self) -> z3.FPRef:
         return z3.fpNaN(F64)
 
-    def var(self, name: str, ty: Type) -> tuple[z3.FPRef, list[z3.BoolRef]]:
+    def var(self, name: str, ty: Type, nan_ok: bool = False) -> tuple[z3.FPRef, list[z3.BoolRef]]:
         x = z3.FP(name, F64)
-        return x, [self.in_type(x, ty)]
+        return x, [self.in_type(x, ty, nan_ok)]
 
-    def in_type(self, x: z3.FPRef, ty: Type) -> z3.BoolRef:
-        cons = [z3.Not(z3.fpIsNaN(x))]
+    def in_type(self, x: z3.FPRef, ty: Type, nan_ok: bool = False) -> z3.BoolRef:
+        cons: list[z3.BoolRef] = []
         integral = z3.fpEQ(z3.fpRoundToIntegral(self.rm, x), x)
         if ty.kind in (INT,):
             cons.append(z3.Or(z3.fpIsInf(x), integral))
@@ -266,7 +271,8 @@ class Float64(Domain):
             cons += [z3.Not(z3.fpIsInf(x)), integral, z3.fpGEQ(x, self.const(0.0))]
         if ty.kind == ENUM:
             cons.append(z3.fpLEQ(x, self.const(float(len(ty.labels) - 1))))
-        return z3.And(cons + self._range(x, ty))
+        rest = z3.And(cons + self._range(x, ty))
+        return z3.Or(z3.fpIsNaN(x), rest) if nan_ok else z3.And(z3.Not(z3.fpIsNaN(x)), rest)
 
     def is_nan(self, a: z3.FPRef) -> z3.BoolRef:
         return z3.fpIsNaN(a)
@@ -424,13 +430,14 @@ def _text(e: N.Expr) -> str:
     return unparse(e)
 
 
-def declare(domain: Domain, name: str, ty: Type) -> tuple[Val, list[z3.BoolRef]]:
-    """A symbolic argument of type ``ty`` and the constraints that keep it a value of that type."""
+def declare(domain: Domain, name: str, ty: Type, nan_ok: bool = False) -> tuple[Val, list[z3.BoolRef]]:
+    """A symbolic argument of type ``ty`` and the constraints that keep it a value of that type (or NaN,
+    with ``nan_ok``: for arguments the DP may feed NaN, ``dpdsl.certify.nan``)."""
     if ty.kind == BOOL:
         return z3.Bool(name), []
     if ty.kind not in (INT, REAL, NODE, ENUM):
         raise Unencodable(f"argument '{name}' has type {ty}, which has no z3 encoding")
-    return domain.var(name, ty)
+    return domain.var(name, ty, nan_ok)
 
 
 def same(domain: Domain, a: Val, b: Val) -> z3.BoolRef:
