@@ -452,3 +452,13 @@ def test_reached_args_cover_every_round(shipped):
     assert r is not None and r.rows("reached") > 0
     true = typed_features(spec, "reached", ["reached or not reached"], []).predicates[0]
     assert violations(spec, "reached", true, r) == (0, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_compiled_shipped_students_verify(name, tmp_path):
+    """The real pipeline: compile from the shipped teacher, then `dpdsl verify` exits 0."""
+    out = tmp_path / name
+    assert main(["compile", str(ROOT / "specs" / f"{name}.dp"), "--teacher",
+                 str(ROOT / "teachers" / f"{name}.safetensors"), "-o", str(out), "--quiet"]) == 0
+    assert main(["verify", str(out)]) == 0
