@@ -3,7 +3,8 @@
 Exit codes (``dpdsl.exits``): 0 success; 1 ``compile`` found the student unfaithful (without
 ``--keep-unfaithful``); 2 any user error (bad spec, graph, checkpoint, student, flag, output path or a
 resource limit) with a one-line message on stderr (plus the caret block for spec errors); 3 an
-internal error — a bug — in one line, with the traceback under ``--debug``.
+internal error — a bug — in one line, with the traceback under ``--debug``. ``verify`` exits 1 when
+it cannot certify a student.
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
     _add_trust_flags(p)
+
+    p = sub.add_parser("verify", help="prove a compiled student equal to its spec's reference (z3)")
+    p.add_argument("student", help="a student directory (from dpdsl compile)")
+    p.add_argument("--spec", default=None,
+                   help="prove under this spec's assume lines (the student's spec plus assume lines)")
+    p.add_argument("--json", action="store_true", help="print the certificate as JSON")
+    p.add_argument("--no-search", action="store_true",
+                   help="skip the invariant and simplest-rule searches (proofs only)")
 
     p = sub.add_parser("eval", help="accuracy of a student against the reference executor per size")
     p.add_argument("student")
@@ -224,6 +233,10 @@ def _dispatch(args) -> int:
         from dpdsl.commands import compile as dcli
 
         return dcli.compile_main(args)
+    if args.cmd == "verify":
+        from dpdsl.certify.cli import verify_main
+
+        return verify_main(args)
     if args.cmd == "eval":
         from dpdsl.evaluate import cli_main
 

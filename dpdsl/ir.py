@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from dpdsl.assume import hashed_source
 from dpdsl.frontend.ast import Agg, Expr
 from dpdsl.types import Type
 
@@ -32,7 +33,8 @@ class ParamIR:
 class StateIR:
     """A state field: its init, its unknown transition's arguments and optional reference.
 
-    ``predicates`` and ``terms`` are extra candidate features the spec declares for the distiller.
+    ``predicates`` and ``terms`` are extra candidate features the spec declares for the distiller;
+    ``assumes`` are the spec's ``assume`` lines for this field (read only by ``dpdsl verify``).
     """
 
     name: str
@@ -42,6 +44,7 @@ class StateIR:
     reference: Expr | None
     predicates: tuple[Expr, ...] = ()
     terms: tuple[Expr, ...] = ()
+    assumes: tuple[Expr, ...] = ()  # ``assume`` lines: claimed invariants of the arguments (dpdsl.assume)
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,10 @@ class SpecIR:
 
     @property
     def hash(self) -> str:
-        """sha256 of the spec text: what teachers and students record to detect a changed spec."""
-        return hashlib.sha256(self.source.encode()).hexdigest()
+        """sha256 of the spec text without its ``assume`` lines (they change no computation, so a
+        teacher stays valid when one is added; ``dpdsl.assume``): what teachers and students record to
+        detect a changed spec."""
+        return hashlib.sha256(hashed_source(self.source).encode()).hexdigest()
 
     @property
     def param_values(self) -> dict[str, float]:

@@ -26,6 +26,7 @@ SAMPLES: dict[type[A.Decl], tuple[str, dict[str, Any]]] = {
     A.ReferenceDecl: ("reference dist = min(dist, best)", {"name": "dist"}),
     A.PredicateDecl: ("predicate dist : best < dist", {"name": "dist"}),
     A.TermDecl: ("term dist : best", {"name": "dist"}),
+    A.AssumeDecl: ("assume dist : dist >= 0", {"name": "dist"}),
     A.RoundsDecl: ("rounds n - k until fixpoint", {"fixpoint": True}),
     A.OutputDecl: ("output dist", {"name": "dist", "expr": None}),
     A.SampleGraphDecl: ("sample graph er(p = 0.5) nodes 4..16", {"family": "er", "lo": 4, "hi": 16}),

@@ -19,8 +19,8 @@ TYPED_KINDS = (A.InputDecl, A.ParamDecl, A.StateDecl)  # declarations that carry
 
 def _unique_key(d: A.Decl) -> tuple[tuple[str, str], str] | None:
     """How a declaration must be unique (key, description for messages), or None if it may repeat."""
-    if isinstance(d, (A.PredicateDecl, A.TermDecl)):
-        return None  # several features per state field
+    if isinstance(d, (A.PredicateDecl, A.TermDecl, A.AssumeDecl)):
+        return None  # several features (or invariants) per state field
     if isinstance(d, A.GraphDecl):
         return ("graph", d.kind), f"graph {d.kind}"  # two different kinds: see check_graph
     if isinstance(d, A.RoundsDecl):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar
 
+from dpdsl.assume import check_assumes
 from dpdsl.check.state import CheckState
 from dpdsl.check.types import Scope, assignable, typed
 from dpdsl.expr.fold import fold
@@ -49,9 +50,9 @@ def check_states(st: CheckState) -> None:
                 what = "not declared" if name not in st.names else f"a {st.kind_of(name)}"
                 raise st.err(f"{d.KEYWORD} for '{name}', which is {what}; {d.KEYWORD} defines a state field",
                              d.name_pos)
-    preds, terms = st.take(A.PredicateDecl), st.take(A.TermDecl)
+    preds, terms, assumes = st.take(A.PredicateDecl), st.take(A.TermDecl), st.take(A.AssumeDecl)
     state_names = {d.name for d in states}
-    for f in [*preds, *terms]:
+    for f in [*preds, *terms, *assumes]:
         if f.name not in state_names:
             raise st.err(f"{f.KEYWORD} for '{f.name}', which is not a state field", f.name_pos)
     for d in states:
@@ -67,7 +68,8 @@ def check_states(st: CheckState) -> None:
         mine_p = [p for p in preds if p.name == d.name]
         mine_t = [t for t in terms if t.name == d.name]
         ps, ts = _features(st, d, mine_p, mine_t, local)
-        st.states[d.name] = StateIR(d.name, d.type, init, args, ref, ps, ts)
+        asm = check_assumes(st, assumes, d.name, local, typed)
+        st.states[d.name] = StateIR(d.name, d.type, init, args, ref, ps, ts, asm)
 
 
 def _init(st: CheckState, d: A.StateDecl, init: A.InitDecl) -> A.Expr:

@@ -307,6 +307,10 @@ def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teach
         "versions": library_versions(),
     }
     student.meta = {"provenance": provenance, "report": report}
+    with st.stage("certify"):  # z3 proof against the reference (dpdsl verify); report is in meta too
+        from dpdsl.certify.prove import certify
+
+        report["certificate"] = certify(student).to_json()
     return CompileResult(student, report, st.timings, lmap, not problems, problems)
 
 

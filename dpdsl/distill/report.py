@@ -42,6 +42,11 @@ def render_text(report: dict[str, Any], timings: dict[str, float] | None = None)
         for r in v["reference"]:
             lines.append(f"    {r['scale']:>4}x  {r['nodes']:<11}  {r['graphs']:>6}  {r['node_exact']:>10.4f}  "
                          f"{r['graph_exact']:>11.4f}  {_per(r['per_output'])}")
+    if "certificate" in report:
+        from dpdsl.certify.render import render_report_section
+
+        lines.append("")
+        lines += render_report_section(report["certificate"])
     if timings:
         lines.append("")
         lines.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())

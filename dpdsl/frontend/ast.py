@@ -153,6 +153,16 @@ class TermDecl(NamedDecl):
 
 
 @dataclass(frozen=True)
+class AssumeDecl(NamedDecl):
+    """``assume STATE : BOOL-EXPR``: an invariant of the field's arguments, read only by ``dpdsl verify``
+    (``end_line``: it must be a line of its own, since the spec hash leaves assume lines out)."""
+
+    expr: Expr
+    end_line: int = 0
+    KEYWORD: ClassVar[str] = "assume"
+
+
+@dataclass(frozen=True)
 class CallArg:
     """One argument of a sample clause's call: ``keyword = value`` or a positional ``value``."""
 
@@ -185,7 +195,7 @@ class SampleInputDecl(NamedDecl):
 
 DECL_KINDS: tuple[type[Decl], ...] = (
     GraphDecl, InputDecl, ParamDecl, StateDecl, InitDecl, ViewDecl, TransitionDecl, ReferenceDecl,
-    RoundsDecl, OutputDecl, PredicateDecl, TermDecl, SampleGraphDecl, SampleInputDecl,
+    RoundsDecl, OutputDecl, PredicateDecl, TermDecl, AssumeDecl, SampleGraphDecl, SampleInputDecl,
 )
 """Every concrete declaration class: what the parser builds and the checker must consume."""
 

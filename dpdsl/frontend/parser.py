@@ -248,6 +248,9 @@ class ToAST(Transformer):
     def term_decl(self, meta, c):
         return A.TermDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1])
 
+    def assume_decl(self, meta, c):
+        return A.AssumeDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1], end_line=meta.end_line)
+
     def call_args(self, meta, c):
         return tuple(a for a in c if a is not None)
 
