@@ -27,9 +27,17 @@ class Csr:
     """The edges of one relation grouped by a key node (stable: each group in original edge order)."""
 
     def __init__(self, key: torch.Tensor, num_nodes: int) -> None:
-        self.perm = torch.argsort(key, stable=True)
+        self.key = key
         counts = torch.bincount(key, minlength=num_nodes)
         self.ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+        self._perm: torch.Tensor | None = None
+
+    @property
+    def perm(self) -> torch.Tensor:
+        """Edge ids sorted by key, built on first use: runs that never go sparse skip the sort."""
+        if self._perm is None:
+            self._perm = torch.argsort(self.key, stable=True)
+        return self._perm
 
     def degree(self, nodes: torch.Tensor) -> torch.Tensor:
         return self.ptr.index_select(0, nodes + 1) - self.ptr.index_select(0, nodes)
@@ -64,7 +72,7 @@ class Frontier:
             if agg.relation not in self.into:
                 nbr, me = ctx.relation(agg.relation)
                 self.into[agg.relation], self.out_of[agg.relation] = Csr(me, n), Csr(nbr, n)
-        self.limit = DENSE_FRACTION * sum(int(c.perm.shape[0]) for c in self.into.values())
+        self.limit = DENSE_FRACTION * sum(int(c.key.shape[0]) for c in self.into.values())
         self.owned = False  # whether state/view tensors are this run's own copies (safe to update in place)
 
     def affected(self, changed: torch.Tensor) -> torch.Tensor | None:

@@ -47,7 +47,7 @@ def assert_same(spec: SpecIR, g: Graph) -> int:
 
     frontier.Frontier.update_views = counting
     try:
-        sparse = run_skeleton(spec, g, trans)
+        sparse = run_skeleton(spec, g, trans, frontier=True)
     finally:
         frontier.Frontier.update_views = real
     assert torch.equal(dense.rounds, sparse.rounds), spec.name
