@@ -14,6 +14,7 @@ import sys
 from types import ModuleType
 
 import torch
+from bits import same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,12 +142,6 @@ def local_args(seed: int, n: int = 64) -> dict[str, torch.Tensor]:
             "c": torch.randint(0, 3, (n,), generator=g).to(torch.float64)}
 
 
-def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if a.dtype == torch.float64:  # NaN payloads and signed zeros included
-        return torch.equal(a.view(torch.int64), b.view(torch.int64))
-    return torch.equal(a, b)
 
 
 def run_source(e: N.Expr, args: dict[str, torch.Tensor]) -> torch.Tensor:

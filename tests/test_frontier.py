@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from bits import same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,14 +17,6 @@ from dpdsl.execute import reference_transitions, run_skeleton
 from dpdsl.graphs.core import Graph, batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
-
-
-def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if a.dtype == torch.float64:
-        return torch.equal(a.view(torch.int64), b.view(torch.int64))
-    return torch.equal(a, b)
 
 
 def with_isolated(g: Graph, extra: int) -> Graph:

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from bits import same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.profiler import ProfilerActivity, profile
@@ -113,12 +114,6 @@ def random_args(spec: SpecIR, field: str, n: int, seed: int) -> dict[str, torch.
     return args
 
 
-def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if a.dtype == torch.float64:
-        return torch.equal(a.view(torch.int64), b.view(torch.int64))
-    return torch.equal(a, b)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

@@ -67,14 +67,9 @@ class FieldProblem:
     def solve(self, *facts: z3.BoolRef, timeout_ms: int = TIMEOUT_MS) -> tuple[str, z3.ModelRef | None]:
         """``"unsat"`` (the negated claim in ``facts`` is impossible: proved), ``"sat"`` with a model, or
         ``"unknown"``. Type constraints and the domain's exclusions are always added."""
-        s = z3.Solver()
-        s.set("timeout", timeout_ms)
-        s.add(*self.cons)
-        s.add(*[z3.Not(c) for c, _ in self.d.exclusions])
-        s.add(*facts)
-        r = s.check()
+        r, model = check_fresh([*self.cons, *[z3.Not(c) for c, _ in self.d.exclusions], *facts], timeout_ms)
         if r == z3.sat:
-            return "sat", s.model()
+            return "sat", model
         return ("unsat", None) if r == z3.unsat else ("unknown", None)
 
     def args_of(self, model: z3.ModelRef) -> dict[str, bool | float]:
@@ -165,3 +160,15 @@ def counterexample(spec: SpecIR, field: str, prob: FieldProblem, model: z3.Model
                                                                                                    strict=True)}
     confirmed = not bool(equal_tensors(touts_t[0], touts_t[1])[0]) if len(touts_t) == 2 else True
     return Counterexample(args, outs, touts, prob.domain_name, confirmed)
+
+
+def check_fresh(claims: list, timeout_ms: int) -> tuple[z3.CheckSatResult, z3.ModelRef | None]:
+    """Check ``claims`` in a fresh z3 context and bring a model back to the main one: z3's choice of
+    model depends on everything the process built before, and counterexamples land in student.json,
+    which must be the same bytes for the same seed."""
+    ctx = z3.Context()
+    s = z3.Solver(ctx=ctx)
+    s.set("timeout", timeout_ms)
+    s.add(*[c.translate(ctx) for c in claims])
+    r = s.check()
+    return r, (s.model().translate(z3.main_ctx()) if r == z3.sat else None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import z3
 
-from dpdsl.certify.encode import show
+from dpdsl.certify.encode import check_fresh, show
 from dpdsl.expr import nodes as N
 from dpdsl.expr.unparse import unparse
 from dpdsl.expr.z3_backend import ExtReal, Unencodable, Z3Encoder, declare, model_value
@@ -57,12 +57,9 @@ def _encode(spec: SpecIR, e: N.Expr, nan: dict[str, str], local: bool, field: st
 
 
 def _can(d: ExtReal, cons: list, goal: z3.BoolRef, variables) -> str | None:
-    s = z3.Solver()
-    s.set("timeout", 5000)
-    s.add(*cons, *[z3.Not(c) for c, _ in d.exclusions], goal)
-    if s.check() != z3.sat:
+    r, m = check_fresh([*cons, *[z3.Not(c) for c, _ in d.exclusions], goal], 5000)
+    if r != z3.sat or m is None:
         return None
-    m = s.model()
     vs, tys = variables
     return ", ".join(f"{k} = {show(model_value(d, m, v), tys[k])}" for k, v in vs.items()) or "always"
 
