@@ -10,6 +10,7 @@ emitted skeleton of every shipped spec is run against the reference executor.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from types import ModuleType
 
@@ -185,8 +186,6 @@ def test_fold_equals_torch_on_constant_expressions(text: str) -> None:
 
 
 def _replace_word(text: str, word: str, by: str) -> str:
-    import re
-
     return re.sub(rf"\b{word}\b", by, text)
 
 

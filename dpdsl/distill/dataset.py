@@ -18,7 +18,7 @@ import torch
 
 from dpdsl.distill.probes import fit_ridge
 from dpdsl.errors import UserError
-from dpdsl.execute import evaluate, local_args, make_context
+from dpdsl.execute import NodeEvaluator, evaluate, local_args, make_context
 from dpdsl.features import FeatureSet, evaluate_features
 from dpdsl.frontend import ast as A
 from dpdsl.graphs.core import Graph, batch_graphs
@@ -158,12 +158,14 @@ def transition_dataset(spec: SpecIR, run: TeacherRun, features: dict[str, Featur
     steps = len(run.states) - 1
     cols: dict[str, dict[str, list]] = {f: {"X": [], "E": [], "Phi": [], "r": []} for f in spec.states}
     labels = {k: _as_kind(run.states[0][k], st.type.kind, batch.num_nodes) for k, st in spec.states.items()}
+    compiler = NodeEvaluator(spec.param_values)
+    views = {name: compiler.compile(v.agg) for name, v in spec.views.items()}  # once, not per round
     for t in range(1, steps + 1):
         active = run.caps >= t
         if not bool(active.any()):
             break
         ctx.state = labels
-        ctx.views = {name: evaluate(v.agg, ctx) for name, v in spec.views.items()}
+        ctx.views = {name: fn(ctx, batch.num_nodes) for name, fn in views.items()}
         phi = run.output.embeddings[t]
         labels = {}
         for name, st in spec.states.items():

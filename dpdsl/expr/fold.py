@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 
 from dpdsl.expr import nodes as N
@@ -67,9 +68,9 @@ class ConstFolder(N.Visitor[Value]):
         return float(out.item())
 
 
-def _plain(x: object) -> Value:
+def _plain(x: bool | np.bool_ | float | np.floating) -> Value:
     """numpy scalars -> Python bool/float, so callers compare and format plain values."""
-    return bool(x) if isinstance(x, bool) or type(x).__name__ == "bool_" else float(x)  # type: ignore[arg-type]
+    return bool(x) if isinstance(x, (bool, np.bool_)) else float(x)
 
 
 def fold(e: N.Expr, params: Mapping[str, float] | None = None) -> Value:
