@@ -129,6 +129,18 @@ def evaluate(e: A.Expr, ctx: Context) -> torch.Tensor:
     return NodeEvaluator(ctx.spec.param_values).compile(e)(ctx, ctx.graph.num_nodes)
 
 
+def compute_views(ctx: Context, fns: Mapping[str, Fn] | None = None) -> dict[str, torch.Tensor]:
+    """Every view on the context's current state, into a fresh ``ctx.views``, in the IR's order: the
+    checker orders views so that one reading another comes after it (``dpdsl.check.states``)."""
+    if fns is None:
+        compiler = NodeEvaluator(ctx.spec.param_values)
+        fns = {name: compiler.compile(v.agg) for name, v in ctx.spec.views.items()}
+    ctx.views = views = {}
+    for name, fn in fns.items():
+        views[name] = fn(ctx, ctx.graph.num_nodes)
+    return views
+
+
 def make_context(spec: SpecIR, graph: Graph) -> Context:
     """Prepare a graph for execution: directed view, builtins ``id``, ``n`` and (trees) ``height``."""
     g = graph.directed_view()
@@ -261,7 +273,7 @@ class _Run:
         """Every view and every node's transition. Returns the changed nodes (a mask) when ``track`` or
         a batch needs per-graph round counts, a bool for a single graph, None when nothing tracks."""
         ctx, n, spec = self.ctx, self.n, self.spec
-        ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
+        compute_views(ctx, self.view_fns)
         active = self.caps >= t if t > self.all_active_until else None
         fixpoint = spec.rounds.fixpoint
         mask = torch.zeros(n, dtype=torch.bool) if track or (fixpoint and not self.single) else None
@@ -324,7 +336,7 @@ class _Run:
                 0, self.batch, self.caps, "amax")
             rounds = caps.long()
         if not views_current:
-            ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
+            compute_views(ctx, self.view_fns)
         outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
                    for name, o in spec.outputs.items()}
         return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj)

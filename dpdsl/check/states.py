@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from dpdsl.assume import check_assumes
-from dpdsl.check.state import CheckState
+from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.check.types import Scope, assignable, typed
 from dpdsl.expr.fold import fold
 from dpdsl.frontend import ast as A
@@ -48,13 +48,14 @@ def check_states(st: CheckState) -> None:
         for name, d in table.items():
             if st.kind_of(name) != "state":
                 what = "not declared" if name not in st.names else f"a {st.kind_of(name)}"
-                raise st.err(f"{d.KEYWORD} for '{name}', which is {what}; {d.KEYWORD} defines a state field",
-                             d.name_pos)
+                raise st.err(f"{d.KEYWORD} for '{name}', which is {what}; {d.KEYWORD} defines a state field"
+                             + did_you_mean(name, [s.name for s in states]), d.name_pos)
     preds, terms, assumes = st.take(A.PredicateDecl), st.take(A.TermDecl), st.take(A.AssumeDecl)
     state_names = {d.name for d in states}
     for f in [*preds, *terms, *assumes]:
         if f.name not in state_names:
-            raise st.err(f"{f.KEYWORD} for '{f.name}', which is not a state field", f.name_pos)
+            raise st.err(f"{f.KEYWORD} for '{f.name}', which is not a state field"
+                         + did_you_mean(f.name, state_names), f.name_pos)
     for d in states:
         if d.name not in inits:
             raise st.err(f"state '{d.name}' has no init; add 'init {d.name} = ...'", d.name_pos)
@@ -92,8 +93,11 @@ def _unknown_args(st: CheckState, d: A.StateDecl, t: A.TransitionDecl) -> tuple[
             why = ("not declared" if a not in st.names and a not in BUILTINS
                    else "a built-in" if a in BUILTINS else f"a {kind}"
                    if kind != "input" else "an edge input")
+            local = [k for k in st.names if st.kind_of(k) in ("state", "view")
+                     or (st.kind_of(k) == "input" and st.inputs[k].site == "node")]
             raise st.err(f"unknown(...) argument '{a}' is {why}; arguments must be local names "
-                         "(the node's own state fields, node inputs or views)", apos)
+                         "(the node's own state fields, node inputs or views)"
+                         + (did_you_mean(a, local) if why == "not declared" else ""), apos)
         if a in args:
             raise st.err(f"unknown(...) argument '{a}' is repeated", apos)
         args.append(a)

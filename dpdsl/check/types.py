@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from dpdsl.check.state import CheckState
+from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.expr import nodes as N
 from dpdsl.frontend import ast as A
 from dpdsl.registry import AGGREGATORS, BUILTINS, FUNCTIONS, RELATIONS, join_numeric
@@ -98,7 +98,8 @@ class TypeChecker(N.Visitor[A.Expr]):
         kind = st.kind_of(e.name)
         if kind not in ("state", "input"):
             what = "not declared" if not kind else f"a {kind}"
-            raise st.err(f"'{e.name}' is {what}; only state fields and inputs can be indexed", e.pos)
+            hint = did_you_mean(e.name, [k for k, d in st.names.items() if d.KEYWORD in ("state", "input")])
+            raise st.err(f"'{e.name}' is {what}; only state fields and inputs can be indexed{hint}", e.pos)
         if kind == "state" and "state" not in sc.allow:
             raise st.err(f"{sc.what} cannot read state '{e.name}'", e.pos)
         d = st.names[e.name]
@@ -116,7 +117,7 @@ class TypeChecker(N.Visitor[A.Expr]):
             site = "self"
         else:
             raise st.err(f"unknown index '{a}'; this aggregate binds {agg.nbr} (neighbour) and "
-                         f"{agg.me} (the node)", e.pos)
+                         f"{agg.me} (the node)" + did_you_mean(a, (agg.nbr, agg.me)), e.pos)
         return replace(e, type=d.type.base(), site=site, kind=kind)
 
     def _edge_pair(self, e: A.Index, agg: A.Agg, order: str) -> None:
@@ -184,7 +185,8 @@ class TypeChecker(N.Visitor[A.Expr]):
         fn = FUNCTIONS.get(e.fn)
         if fn is None:
             hint = " (aggregators are written 'agg over relation u -> v : expr')" if e.fn in AGGREGATORS else ""
-            raise self.st.err(f"unknown function '{e.fn}'; known: {', '.join(sorted(FUNCTIONS))}{hint}", e.pos)
+            raise self.st.err(f"unknown function '{e.fn}'; known: {', '.join(sorted(FUNCTIONS))}{hint}"
+                              + did_you_mean(e.fn, FUNCTIONS), e.pos)
         if not fn.min_args <= len(e.args) <= fn.max_args:
             n = str(fn.min_args) if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
             raise self.st.err(f"{e.fn}() takes {n} arguments, got {len(e.args)}", e.pos)
@@ -201,7 +203,8 @@ class TypeChecker(N.Visitor[A.Expr]):
                          + ("; declare it as a view" if sc.edge is None else " (no nesting)"), e.pos)
         agg = AGGREGATORS.get(e.agg)
         if agg is None:
-            raise st.err(f"unknown aggregator '{e.agg}'; expected one of {', '.join(AGGREGATORS)}", e.pos)
+            raise st.err(f"unknown aggregator '{e.agg}'; expected one of {', '.join(AGGREGATORS)}"
+                         + did_you_mean(e.agg, AGGREGATORS), e.pos)
         node, order = self._relation(e)
         inner = replace(sc, agg_ok=False, edge=(node, order), what=f"the body of {e.agg}")
         body = TypeChecker(st, inner).visit(e.body)
@@ -218,7 +221,8 @@ class TypeChecker(N.Visitor[A.Expr]):
         st, kind = self.st, self.st.kind
         rel = RELATIONS.get(e.relation)
         if rel is None:
-            raise st.err(f"unknown relation '{e.relation}'; expected one of {', '.join(RELATIONS)}", e.pos)
+            raise st.err(f"unknown relation '{e.relation}'; expected one of {', '.join(RELATIONS)}"
+                         + did_you_mean(e.relation, RELATIONS), e.pos)
         if kind not in rel.kinds:
             have = [r for r, x in RELATIONS.items() if kind in x.kinds]
             raise st.err(f"relation '{e.relation}' needs a {' or '.join(rel.kinds)} graph, but this spec's "
@@ -240,8 +244,4 @@ class TypeChecker(N.Visitor[A.Expr]):
 
 def _suggest(st: CheckState, name: str) -> str:
     """A 'did you mean' hint from the declared names, built-ins and enum labels."""
-    import difflib  # only on this error path: keeps checker start-up light
-
-    pool = list(st.names) + list(BUILTINS) + list(st.labels)
-    close = difflib.get_close_matches(name, pool, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return did_you_mean(name, list(st.names) + list(BUILTINS) + list(st.labels))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from dpdsl.execute import Context, evaluate, make_context
+from dpdsl.execute import Context, compute_views, evaluate, make_context
 from dpdsl.expr import nodes as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
@@ -235,7 +235,7 @@ def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tens
     """Evaluate the spec's (known) output expressions on a decoded final state with the executor."""
     ctx = prep.ctx
     ctx.state = dict(state)
-    ctx.views = {name: evaluate(v.agg, ctx) for name, v in spec.views.items()}
+    compute_views(ctx)
     out = {}
     n = prep.num_nodes
     for name, o in spec.outputs.items():

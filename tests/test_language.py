@@ -1,0 +1,153 @@
+"""Issue 14 items 2, 3, 4 and 7: enum features, new operators and relations, the round-cap warning,
+and the small CLI/checker mends. Oracles are plain Python / networkx on random seeded graphs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_distill_pipeline import FAST, PlantedTeacher
+
+from dpdsl.api import load_spec_text
+from dpdsl.distill.pipeline import CompileConfig, compile_student
+from dpdsl.errors import DslError
+from dpdsl.execute import compute_views, local_args, make_context, run_reference
+from dpdsl.features import candidate_texts, evaluate_features
+from dpdsl.teachers.contract import TeacherOutput
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COLOUR_BFS = """\
+problem colour_bfs
+graph undirected
+input node seed : {none, red, blue}
+state col : {none, red, blue}
+init col = seed
+view red_near = or over neighbors u -- v : col[u] == red
+view blue_near = or over neighbors u -- v : col[u] == blue
+transition col = unknown(col, red_near, blue_near)
+reference col = if col != none then col else (if red_near then red else (if blue_near then blue else none))
+rounds n - 1 until fixpoint
+output col
+sample graph er(p = 0.2) nodes 4..16
+sample seed randint(0, 2)
+"""
+
+
+def _error(text: str) -> DslError:
+    with pytest.raises(DslError) as info:
+        load_spec_text(text, "t.dp")
+    return info.value
+
+
+# --- item 2: enum states ------------------------------------------------------------------------------
+
+
+def test_enum_arguments_give_equality_predicates_and_terms() -> None:
+    spec = load_spec_text(COLOUR_BFS.replace("unknown(col, red_near", "unknown(col, seed, red_near"), "c.dp")
+    preds, terms = candidate_texts(spec, "col")
+    for lab in ("none", "red", "blue"):
+        assert f"col == {lab}" in preds and f"seed == {lab}" in preds
+    assert "col == seed" in preds
+    assert terms[:3] == ["none", "red", "blue"] and "col" in terms and "seed" in terms
+
+
+class ConjunctionTeacher(PlantedTeacher):
+    """A planted aligned teacher whose embeddings also encode every conjunction of up to three predicate
+    literals (what a depth-3 tree's nodes need; test_planted.py's synthetic representation)."""
+
+    def __init__(self, spec, seed: int = 0) -> None:
+        super().__init__(spec, width=8, seed=seed)
+        p = sum(len(fs.predicates) for fs in self.feats.values())
+        self.combos = [(c, signs) for k in (1, 2, 3) for c in itertools.combinations(range(p), k)
+                       for signs in itertools.product((True, False), repeat=k)]
+        width = len(self.combos) + 8
+        self.width = width
+        self.rot = torch.linalg.qr(torch.randn(width, width, generator=self.gen, dtype=torch.float64))[0]
+        self.rot = self.rot[:, :len(self.combos)]
+
+    def run(self, graph) -> TeacherOutput:
+        ref = run_reference(self.spec, graph, record=True)
+        ctx = make_context(self.spec, graph)
+        embs = [torch.zeros(graph.num_nodes, self.width)]
+        for t in range(1, len(ref.trajectory)):
+            ctx.state = ref.trajectory[t - 1]
+            ctx.views = compute_views(ctx)
+            ind = torch.cat([evaluate_features(self.spec, self.feats[f].predicates,
+                                               local_args(self.spec, ctx, f), torch.float64)
+                             for f in self.spec.states], dim=1)
+            cols = [torch.stack([ind[:, i] if s else 1 - ind[:, i] for i, s in zip(c, signs)]).prod(0)
+                    for c, signs in self.combos]
+            h = torch.stack(cols, 1) @ self.rot.T
+            embs.append((h + 0.01 * torch.randn(h.shape, generator=self.gen, dtype=torch.float64)).float())
+        return TeacherOutput(dict(ref.outputs), embs, [dict(s) for s in ref.trajectory])
+
+
+def test_colour_bfs_compiles_faithful_without_hints() -> None:
+    spec = load_spec_text(COLOUR_BFS, "colour_bfs.dp")
+    res = compile_student(spec, ConjunctionTeacher(spec), CompileConfig(seed=0, **FAST))
+    assert res.faithful, res.problems
+    for row in res.report["verification"]["reference"]:
+        assert row["node_exact"] == 1.0, row
+
+
+# --- item 7: small CLI / checker mends ------------------------------------------------------------------
+
+TREE_SPEC = """\
+problem subtree
+graph tree
+state size : int >= 0
+init size = 1
+view kids = sum over children u of v : size[u]
+transition size = unknown(size, kids)
+reference size = kids + 1
+rounds height until fixpoint
+output size
+sample graph tree nodes 2..8
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("unknown(size, kids)", "unknown(size, kid)", "unknown(...) argument 'kid' is not declared; arguments must be "
+     "local names (the node's own state fields, node inputs or views); did you mean 'kids'?"),
+    ("sum over children", "sum over childern", "unknown relation 'childern'; expected one of"),
+    ("graph tree", "graph tre", "did you mean 'tree'?"),
+    ("view kids = sum", "view kids = summ", "did you mean 'sum'?"),
+    ("reference size = kids + 1", "reference sise = kids + 1", "did you mean 'size'?"),
+    ("size[u]", "sise[u]", "only state fields and inputs can be indexed; did you mean 'size'?"),
+    ("sample graph tree", "sample graph tee", "did you mean 'tree'?"),
+    ("output size", "output sise", "did you mean 'size'?"),
+])
+def test_unknown_names_get_did_you_mean(old: str, new: str, message: str) -> None:
+    err = _error(TREE_SPEC.replace(old, new))
+    assert message in err.message, err.message
+    if "childern" in new:
+        assert "did you mean 'children'?" in err.message
+
+
+def test_pair_state_is_refused_with_a_caret_at_the_index() -> None:
+    err = _error(TREE_SPEC.replace("state size : int >= 0", "state d[i, j] : int"))
+    assert "pair states are not supported yet" in err.message and "issue 10" in err.message
+    assert (err.line, err.column) == (3, 8)
+
+
+def test_missing_sample_clause_points_at_the_input() -> None:
+    text = TREE_SPEC.replace("graph tree\n", "graph tree\ninput node w : real\n")
+    err = _error(text)
+    assert "input 'w' has no sample clause" in err.message
+    assert (err.line, err.column) == (3, 12)  # the input's name, as 'state x has no init' points at x
+
+
+def test_compile_quiet_prints_only_the_verdict(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "dpdsl", "compile", str(ROOT / "specs" / "reachability.dp"), "--teacher",
+           str(ROOT / "teachers" / "reachability.safetensors"), "-o", str(tmp_path / "s"), "--samples", "32",
+           "--quiet"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [out.stdout.strip()] and out.stdout.startswith("FAITHFUL: reachability")
+    assert out.stderr == ""
