@@ -200,6 +200,20 @@ class RunResult:
     final_state: dict[str, torch.Tensor]
     graph: Graph
     view_trajectory: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    capped: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    """[num_graphs] bool: the graph stopped on its round cap while its states were still changing (one
+    more round would change some state): the cap may be too small (``round_cap_warning``)."""
+
+
+def round_cap_warning(res: RunResult, what: str = "the run") -> str | None:
+    """One line saying which graphs stopped on their round cap while states were still changing, or None."""
+    hit = res.capped.nonzero().flatten().tolist()
+    if not hit:
+        return None
+    where = (f"graph {hit[0]}" if res.capped.numel() == 1 or len(hit) == 1 else
+             f"{len(hit)} of {res.capped.numel()} graphs (first: graph {hit[0]})")
+    return (f"{what} stopped on its round cap ({int(res.rounds[hit[0]])} rounds) while states were still "
+            f"changing in {where}; one more round would change them: the spec's 'rounds' may be too small")
 
 
 def _cast(value: torch.Tensor, kind: str, n: int) -> torch.Tensor:
@@ -335,11 +349,23 @@ class _Run:
             caps = torch.zeros(ctx.graph.num_graphs, dtype=torch.float64).scatter_reduce(
                 0, self.batch, self.caps, "amax")
             rounds = caps.long()
-        if not views_current:
+        capped = torch.zeros(ctx.graph.num_graphs, dtype=torch.bool)
+        if not views_current:  # stopped on the cap, not at a fixpoint: would one more round change anything?
             compute_views(ctx, self.view_fns)
+            capped = self.still_changing()
         outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
                    for name, o in spec.outputs.items()}
-        return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj)
+        return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj, capped)
+
+    def still_changing(self) -> torch.Tensor:
+        """Per graph: one more round of transitions (on the views just computed) would change a state."""
+        ctx, n, spec = self.ctx, self.n, self.spec
+        moved = torch.zeros(n, dtype=torch.bool)
+        for name, st in spec.states.items():
+            val = _cast(self.transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
+            moved |= _differs(val, ctx.state[name])
+        return torch.zeros(ctx.graph.num_graphs, dtype=torch.bool).index_put_(
+            (self.batch[moved],), torch.tensor(True))
 
 
 SERIAL_TEST_FROM = 32768

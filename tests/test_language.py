@@ -9,15 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from test_distill_pipeline import FAST, PlantedTeacher
 
 from dpdsl.api import load_spec_text
 from dpdsl.distill.pipeline import CompileConfig, compile_student
+from dpdsl.distill.report import render_text
 from dpdsl.errors import DslError
-from dpdsl.execute import compute_views, local_args, make_context, run_reference
+from dpdsl.execute import compute_views, local_args, make_context, round_cap_warning, run_reference
 from dpdsl.features import candidate_texts, evaluate_features
+from dpdsl.graphs.core import Graph, batch_graphs
 from dpdsl.teachers.contract import TeacherOutput
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,3 +154,73 @@ def test_compile_quiet_prints_only_the_verdict(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [out.stdout.strip()] and out.stdout.startswith("FAITHFUL: reachability")
     assert out.stderr == ""
+
+
+# --- item 4: the round-cap warning --------------------------------------------------------------------
+
+PATH_COUNT = """\
+problem sp_count
+graph undirected
+input node source : bool
+state dist : int >= 0
+state count : int >= 0
+init dist = if source then 0 else inf
+init count = if source then 1 else 0
+view best = min over neighbors u -- v : dist[u] + 1
+view ways = sum over neighbors u -- v : if dist[u] + 1 == dist[v] then count[u] else 0
+transition dist = unknown(dist, best)
+reference dist = min(dist, best)
+transition count = unknown(count, ways, source)
+reference count = if source then 1 else ways
+rounds n - 1
+output count
+sample graph path nodes 4..8
+sample source one_hot
+"""
+
+
+def _path(n: int, source: int) -> Graph:
+    ei = torch.tensor([list(range(n - 1)), list(range(1, n))], dtype=torch.long).reshape(2, -1)
+    return Graph(n, ei, directed=False, node={"source": torch.arange(n) == source})
+
+
+def test_round_cap_flag_per_graph_matches_path_oracle() -> None:
+    """On a path the count reaches the far end one round after its distance: with ``rounds n - 1`` exactly
+    the graphs whose source is an end node stop while still changing (and n = 1 never does)."""
+    spec = load_spec_text(PATH_COUNT, "c.dp")
+    rng = np.random.default_rng(0)
+    cases = [(int(n), int(rng.integers(0, n))) for n in rng.integers(1, 12, size=40)] + [(5, 0), (5, 4), (1, 0)]
+    res = run_reference(spec, batch_graphs([_path(n, s) for n, s in cases]))
+    want = [n > 1 and s in (0, n - 1) for n, s in cases]
+    assert res.capped.tolist() == want
+    fixed = load_spec_text(PATH_COUNT.replace("rounds n - 1", "rounds n until fixpoint"), "c.dp")
+    assert not run_reference(fixed, batch_graphs([_path(n, s) for n, s in cases])).capped.any()
+    assert round_cap_warning(res).startswith("the run stopped on its round cap")
+
+
+def test_run_warns_on_stderr_and_in_json(tmp_path: Path) -> None:
+    spec = tmp_path / "c.dp"
+    spec.write_text(PATH_COUNT)
+    g = tmp_path / "p.json"
+    g.write_text(json.dumps({"num_nodes": 5, "directed": False, "edges": [[0, 1], [1, 2], [2, 3], [3, 4]],
+                             "node": {"source": [True, False, False, False, False]}}))
+    out = subprocess.run([sys.executable, "-m", "dpdsl", "run", str(spec), "--graph", str(g), "--json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"outputs": {"count": [1, 1, 1, 1, 0]}, "rounds": 4, "capped": True}
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dpdsl: warning: the run stopped on its round cap (4 rounds)")
+    # the shipped BFS reaches the far end of a path exactly on its cap n - 1: no false alarm
+    bfs = subprocess.run([sys.executable, "-m", "dpdsl", "run", str(ROOT / "specs" / "bfs_distance.dp"),
+                          "--graph", str(g), "--json"], capture_output=True, text=True, cwd=ROOT)
+    assert bfs.returncode == 0 and bfs.stderr == "" and json.loads(bfs.stdout)["capped"] is False
+
+
+def test_compile_reports_the_round_cap() -> None:
+    spec = load_spec_text(PATH_COUNT, "c.dp")
+    res = compile_student(spec, PlantedTeacher(spec), CompileConfig(seed=0, **FAST))
+    assert any(w.startswith("the reference at 1x stopped on its round cap while states were still changing in")
+               for w in res.report["warnings"]), res.report["warnings"]
+    assert "warning: the reference at 1x stopped on its round cap" in render_text(res.report)
+    fixed = load_spec_text(PATH_COUNT.replace("rounds n - 1", "rounds n until fixpoint"), "c.dp")
+    assert compile_student(fixed, PlantedTeacher(fixed), CompileConfig(seed=0, **FAST)).report["warnings"] == []

@@ -28,6 +28,8 @@ def compile_main(args) -> int:
     if not args.quiet:
         print(render_text(res.report, res.timings) + "\n")
     print(verdict_line(spec.name, res.report))
+    for w in res.report.get("warnings", []):
+        print(f"dpdsl: warning: {w}", file=sys.stderr)
     if not res.faithful and not args.keep_unfaithful:
         print("dpdsl: student is not faithful; nothing written (pass --keep-unfaithful to keep it)",
               file=sys.stderr)

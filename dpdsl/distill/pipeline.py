@@ -188,7 +188,8 @@ def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig)
     sres = student.run(hb)
     fid = score_outputs(spec, sres.outputs, tout.outputs, hb, match=close)
     out: dict[str, Any] = {"fidelity": {"nodes": f"{lo}..{hi}", "graphs": len(held),
-                                        "node_agreement": fid["node_exact"], "per_output": fid["per_output"]}}
+                                        "node_agreement": fid["node_exact"], "per_output": fid["per_output"],
+                                        "capped_graphs": int(sres.capped.sum())}}
     has_ref = all(st.reference is not None for st in spec.states.values())
     if has_ref:
         # who is wrong where student and teacher disagree: a user must be able to tell an unfaithful
@@ -210,9 +211,17 @@ def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig)
             s = score_outputs(spec, st.outputs, ref.outputs, b)
             rows.append({"scale": scale, "nodes": f"{lo * scale}..{hi * scale}", "graphs": count,
                          "node_exact": s["node_exact"], "graph_exact": s["graph_exact"],
-                         "per_output": s["per_output"]})
+                         "per_output": s["per_output"], "capped_graphs": int(ref.capped.sum())})
         out["reference"] = rows
     return out
+
+
+def round_cap_warnings(ver: dict[str, Any]) -> list[str]:
+    """Runs of verification that stopped on the round cap while states were still changing."""
+    runs = [("the student on the held-out graphs", ver["fidelity"])]
+    runs += [(f"the reference at {r['scale']}x", r) for r in ver.get("reference", [])]
+    return [f"{what} stopped on its round cap while states were still changing in {r['capped_graphs']} of "
+            f"{r['graphs']} graphs: the spec's 'rounds' may be too small" for what, r in runs if r["capped_graphs"]]
 
 
 # --- the whole job ----------------------------------------------------------------------------------
@@ -296,6 +305,7 @@ def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teach
         "faithful": not problems,
         "problems": problems,
         "notes": [] if fid < cfg.fidelity else round_notes,
+        "warnings": round_cap_warnings(ver),
     }
     provenance = {
         "teacher_sha256": file_sha256(teacher_path) if teacher_path else None,
