@@ -27,6 +27,8 @@ from dpdsl.types import BOOL
 RUNTIME_NAMES: dict[str, str] = {
     "INF": "INF",
     "_fill_empty": "fill_empty",
+    "_floor_div": "floor_div",
+    "_floor_mod": "floor_mod",
     "_fmax": "fmax",
     "_fmin": "fmin",
     "_full": "full",

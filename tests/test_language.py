@@ -5,22 +5,36 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 import torch
+import z3
+from bits import same_bits
 from test_distill_pipeline import FAST, PlantedTeacher
+
+from dpdsl import runtime
 
 from dpdsl.api import load_spec_text
 from dpdsl.distill.pipeline import CompileConfig, compile_student
+from dpdsl.codegen import RUNTIME_NAMES
 from dpdsl.distill.report import render_text
 from dpdsl.errors import DslError
 from dpdsl.execute import compute_views, local_args, make_context, round_cap_warning, run_reference
-from dpdsl.features import candidate_texts, evaluate_features
-from dpdsl.graphs.core import Graph, batch_graphs
+from dpdsl.expr.fold import fold
+from dpdsl.expr.ops import BINARY
+from dpdsl.expr.source import SourceGen
+from dpdsl.expr.torch_eval import compile_local
+from dpdsl.expr.unparse import unparse
+from dpdsl.expr.z3_backend import ExtReal, Float64, Z3Encoder
+from dpdsl.features import candidate_texts, evaluate_features, typed_features
+from dpdsl.graphs.core import Graph, batch_graphs, unbatch_nodes
+from dpdsl.sampling import sample_graphs
 from dpdsl.teachers.contract import TeacherOutput
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,3 +238,101 @@ def test_compile_reports_the_round_cap() -> None:
     assert "warning: the reference at 1x stopped on its round cap" in render_text(res.report)
     fixed = load_spec_text(PATH_COUNT.replace("rounds n - 1", "rounds n until fixpoint"), "c.dp")
     assert compile_student(fixed, PlantedTeacher(fixed), CompileConfig(seed=0, **FAST)).report["warnings"] == []
+
+
+# --- item 3: % and // -----------------------------------------------------------------------------------
+
+OPS_SPEC = """\
+problem ops
+graph directed
+input node x : real
+input node y : real
+state s : real
+init s = 0
+transition s = unknown(s, x, y)
+rounds 1
+output s
+"""
+SPECIALS = [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -7.0, 7.0, 2.5, -0.5, 1e300, 1e-300, math.inf, -math.inf,
+            math.nan]
+
+
+def _pairs() -> dict[str, torch.Tensor]:
+    xs, ys = zip(*itertools.product(SPECIALS, SPECIALS), strict=True)
+    return {"x": torch.tensor(xs, dtype=torch.float64), "y": torch.tensor(ys, dtype=torch.float64),
+            "s": torch.zeros(len(xs), dtype=torch.float64)}
+
+
+@pytest.mark.parametrize("op", ["//", "%"])
+def test_floor_ops_agree_across_torch_source_fold_and_z3(op: str) -> None:
+    spec = load_spec_text(OPS_SPEC, "ops.dp")
+    (e,) = typed_features(spec, "s", [], [f"x {op} y"]).terms
+    args = _pairs()
+    n = int(args["x"].shape[0])
+    want = compile_local({}, e)(args, n)
+    plain = [math.floor(a / b) if b and math.isfinite(a / b) else None for a, b in zip(
+        args["x"].tolist(), args["y"].tolist(), strict=True)]
+    for i, (a, b) in enumerate(zip(args["x"].tolist(), args["y"].tolist(), strict=True)):
+        p = plain[i]
+        if p is not None and math.isfinite(a) and abs(a) < 2**53 and float(a).is_integer() and float(b).is_integer():
+            assert want[i].item() == (p if op == "//" else a - b * p), (a, op, b)  # Python's // and % on ints
+    # the same bits from the emitted source, from constant folding and from z3 (float64: bit-exact)
+    src = SourceGen({}, "_N", {k: k for k in args}).visit(e)
+    ns = {alias: getattr(runtime, name) for alias, name in RUNTIME_NAMES.items()} | {"torch": torch, "_N": n}
+    assert same_bits(eval(compile(src, "<src>", "eval"), ns | args), want)
+    for i, (a, b) in enumerate(zip(args["x"].tolist(), args["y"].tolist(), strict=True)):
+        folded, w = float(BINARY[op].scalar_fn(a, b)), want[i:i + 1]
+        assert (math.isnan(folded) and bool(w.isnan())) or same_bits(torch.tensor([folded], dtype=torch.float64), w), (a, op, b)
+        extreme = {abs(a), abs(b)} & {1e300, 1e-300}  # ExtReal is exact: 1e300 / 1e-300 is no float
+        for domain in (Float64,) if extreme else (ExtReal, Float64):
+            d = domain()
+            val = Z3Encoder(d, {}, {"x": d.const(a), "y": d.const(b), "s": d.const(0.0)}).encode(e)
+            s = z3.Solver()
+            assert s.check() == z3.sat
+            m = s.model()
+            if any(z3.is_true(m.eval(c, model_completion=True)) for c, _ in d.exclusions):
+                assert b == 0 and domain is ExtReal  # only the sign of a zero divisor is left out
+                continue
+            got, w = d.value(m, val), want[i].item()
+            assert (math.isnan(got) and math.isnan(w)) or got == w, (domain.name, a, op, b, got, w)
+
+
+def test_floor_ops_edge_cases_are_as_documented() -> None:
+    spec = load_spec_text(OPS_SPEC, "ops.dp")
+    cases = {"7 // 0": math.inf, "-7 // 0": -math.inf, "inf // 2": math.inf, "5 // inf": 0.0, "-7 // 2": -4.0,
+             "-7 % 3": 2.0, "7 % -3": -2.0, "7 % 0": math.nan, "inf % 2": math.nan, "5 % inf": math.nan,
+             "2 * 7 // 2": 7.0, "7 - 7 // 2 * 2": 1.0, "1 + 7 % 4": 4.0}
+    terms = typed_features(spec, "s", [], list(cases)).terms
+    for (text, want), e in zip(cases.items(), terms, strict=True):
+        got = fold(e, {})
+        assert (math.isnan(want) and math.isnan(got)) or got == want, (text, got)
+        assert unparse(e) == text  # same precedence as * and /, left associative
+
+
+def test_parity_and_half_distance_match_networkx() -> None:
+    text = (ROOT / "specs" / "bfs_distance.dp").read_text().replace(
+        "output dist\n", "output dist\noutput parity = if dist == inf then -1 else dist % 2\n"
+        "output half = dist // 2\n")
+    spec = load_spec_text(text, "bfs.dp")
+    for seed in range(5):
+        graphs = sample_graphs(spec, 4, seed, nodes=(5, 30))
+        res = run_reference(spec, batch_graphs(graphs))
+        par = unbatch_nodes(res.outputs["parity"], batch_graphs(graphs))
+        half = unbatch_nodes(res.outputs["half"], batch_graphs(graphs))
+        for g, p, h in zip(graphs, par, half, strict=True):
+            nxg = nx.Graph()
+            nxg.add_nodes_from(range(g.num_nodes))
+            nxg.add_edges_from(g.edge_index.t().tolist())
+            src = int(g.node["source"].nonzero()[0])
+            dist = nx.single_source_shortest_path_length(nxg, src)
+            assert p.tolist() == [dist[v] % 2 if v in dist else -1 for v in range(g.num_nodes)]
+            assert h.tolist() == [dist[v] // 2 if v in dist else math.inf for v in range(g.num_nodes)]
+
+
+@pytest.mark.parametrize(("old", "new", "message", "col"), [
+    ("init s = 0", "init s = x % true", "'%' needs numbers, got bool", 14),
+    ("init s = 0", "init s = x %% 2", "unexpected '%'", 13),
+])
+def test_floor_op_misuse_is_a_caret_error(old: str, new: str, message: str, col: int) -> None:
+    err = _error(OPS_SPEC.replace(old, new))
+    assert message in err.message and (err.line, err.column) == (6, col), (err.message, err.column)

@@ -149,7 +149,7 @@ class TypeChecker(N.Visitor[A.Expr]):
                 if side.type.kind != BOOL:
                     raise self.st.err(f"'{op}' needs bool operands, got {side.type}", orig.pos)
             return replace(e, a=a, b=b, type=T_BOOL)
-        if op in ("+", "-", "*", "/"):
+        if op in ("+", "-", "*", "/", "//", "%"):
             for side, orig in ((a, e.a), (b, e.b)):
                 if not side.type.is_numeric:
                     raise self.st.err(f"'{op}' needs numbers, got {side.type}", orig.pos)

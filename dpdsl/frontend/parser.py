@@ -35,7 +35,7 @@ _READABLE = {
     "INF": "inf",
     "CMP_OP": "a comparison (< <= > >= == !=)",
     "ADD_OP": "+ or -",
-    "MUL_OP": "* or /",
+    "MUL_OP": "*, /, // or %",
     "ARROW": "-> or --",
     "SITE": "node or edge",
     "LPAR": "(",
