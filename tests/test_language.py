@@ -19,10 +19,9 @@ from bits import same_bits
 from test_distill_pipeline import FAST, PlantedTeacher
 
 from dpdsl import runtime
-
 from dpdsl.api import load_spec_text
-from dpdsl.distill.pipeline import CompileConfig, compile_student
 from dpdsl.codegen import RUNTIME_NAMES
+from dpdsl.distill.pipeline import CompileConfig, compile_student
 from dpdsl.distill.report import render_text
 from dpdsl.errors import DslError
 from dpdsl.execute import compute_views, local_args, make_context, round_cap_warning, run_reference
@@ -98,7 +97,7 @@ class ConjunctionTeacher(PlantedTeacher):
             ind = torch.cat([evaluate_features(self.spec, self.feats[f].predicates,
                                                local_args(self.spec, ctx, f), torch.float64)
                              for f in self.spec.states], dim=1)
-            cols = [torch.stack([ind[:, i] if s else 1 - ind[:, i] for i, s in zip(c, signs)]).prod(0)
+            cols = [torch.stack([ind[:, i] if s else 1 - ind[:, i] for i, s in zip(c, signs, strict=True)]).prod(0)
                     for c, signs in self.combos]
             h = torch.stack(cols, 1) @ self.rot.T
             embs.append((h + 0.01 * torch.randn(h.shape, generator=self.gen, dtype=torch.float64)).float())
@@ -282,7 +281,8 @@ def test_floor_ops_agree_across_torch_source_fold_and_z3(op: str) -> None:
     assert same_bits(eval(compile(src, "<src>", "eval"), ns | args), want)
     for i, (a, b) in enumerate(zip(args["x"].tolist(), args["y"].tolist(), strict=True)):
         folded, w = float(BINARY[op].scalar_fn(a, b)), want[i:i + 1]
-        assert (math.isnan(folded) and bool(w.isnan())) or same_bits(torch.tensor([folded], dtype=torch.float64), w), (a, op, b)
+        folded_t = torch.tensor([folded], dtype=torch.float64)
+        assert (math.isnan(folded) and bool(w.isnan())) or same_bits(folded_t, w), (a, op, b)
         extreme = {abs(a), abs(b)} & {1e300, 1e-300}  # ExtReal is exact: 1e300 / 1e-300 is no float
         for domain in (Float64,) if extreme else (ExtReal, Float64):
             d = domain()
