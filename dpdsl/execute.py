@@ -81,6 +81,8 @@ class CompiledAgg:
         self.agg_name, self.relation = e.agg, e.relation
 
     def __call__(self, c: Context, rows: int) -> torch.Tensor:
+        if RELATIONS[self.relation].over_all:
+            return self.over_all(c)
         nbr, me = c.relation(self.relation)
         values = self.body((c, nbr, me, None), int(nbr.shape[0]))
         agg = AGGREGATORS[self.agg_name]  # looked up per call: plugins may re-register an aggregator
@@ -88,6 +90,18 @@ class CompiledAgg:
         if agg.selects and c.graph.batch is not None:
             # argmin/argmax return batch-global neighbour ids; node ids are local to each graph (as `id`)
             out = out - (torch.arange(c.graph.num_nodes, dtype=out.dtype) - c.builtins["id"])
+        return out
+
+    def over_all(self, c: Context) -> torch.Tensor:
+        """One reduction per graph of the batch over the body at every node u, read by every node v of
+        that graph (the body reads only u: ``dpdsl.check.types``)."""
+        n = c.graph.num_nodes
+        nodes, batch = torch.arange(n), c.graph.node_batch()
+        values = self.body((c, nodes, nodes, None), n)
+        agg = AGGREGATORS[self.agg_name]
+        out = agg.aggregate(values, batch, nodes, c.graph.num_graphs).index_select(0, batch)
+        if agg.selects:  # a batch-global node id -> local to its graph, as `id`
+            out = out - (nodes.to(out.dtype) - c.builtins["id"])
         return out
 
     def on(self, c: Context, nodes: torch.Tensor, eids: torch.Tensor) -> torch.Tensor:
@@ -121,6 +135,8 @@ class EdgeEvaluator(TorchEvaluator):
         at = 1 if e.site == "nbr" else 2
         if e.kind == "state":  # index_select, not src[nbr]: same values, ~4x faster gather on CPU
             return lambda env, rows: env[0].state[key].index_select(0, env[at])
+        if e.kind == "view":  # computed earlier this round (compute_views keeps dependency order)
+            return lambda env, rows: env[0].views[key].index_select(0, env[at])
         return lambda env, rows: env[0].graph.node[key].index_select(0, env[at])
 
 

@@ -15,8 +15,8 @@ import torch
 
 from dpdsl.tolerances import round_caps
 
-__all__ = ["INF", "differs", "fill_empty", "floor_div", "floor_mod", "fmax", "fmin", "full", "round_cap", "same",
-           "tree_depths", "tree_height"]
+__all__ = ["INF", "all_to_first", "differs", "everywhere", "fill_empty", "floor_div", "floor_mod", "fmax", "fmin",
+           "full", "round_cap", "same", "tree_depths", "tree_height"]
 
 INF = float("inf")
 
@@ -26,6 +26,17 @@ def full(value: float | bool, size: int) -> torch.Tensor:
     if isinstance(value, bool):
         return torch.full((size,), value, dtype=torch.bool)
     return torch.full((size,), float(value), dtype=torch.float64)
+
+
+def all_to_first(num_nodes: int) -> torch.Tensor:
+    """The edges of an aggregate over all nodes in an emitted skeleton (one graph): every node -> node 0,
+    so message passing reduces the whole graph onto node 0 (:func:`everywhere` then broadcasts it)."""
+    return torch.stack([torch.arange(num_nodes), torch.zeros(num_nodes, dtype=torch.long)])
+
+
+def everywhere(x: torch.Tensor) -> torch.Tensor:
+    """Node 0's aggregate (over all nodes, :func:`all_to_first`) as every node's value."""
+    return x[:1].expand(x.shape[0]).clone()
 
 
 def floor_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

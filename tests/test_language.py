@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import networkx as nx
 import numpy as np
@@ -20,11 +21,18 @@ from test_distill_pipeline import FAST, PlantedTeacher
 
 from dpdsl import runtime
 from dpdsl.api import load_spec_text
-from dpdsl.codegen import RUNTIME_NAMES
+from dpdsl.codegen import RUNTIME_NAMES, emit
 from dpdsl.distill.pipeline import CompileConfig, compile_student
 from dpdsl.distill.report import render_text
 from dpdsl.errors import DslError
-from dpdsl.execute import compute_views, local_args, make_context, round_cap_warning, run_reference
+from dpdsl.execute import (
+    compute_views,
+    local_args,
+    make_context,
+    reference_transitions,
+    round_cap_warning,
+    run_reference,
+)
 from dpdsl.expr.fold import fold
 from dpdsl.expr.ops import BINARY
 from dpdsl.expr.source import SourceGen
@@ -336,3 +344,107 @@ def test_parity_and_half_distance_match_networkx() -> None:
 def test_floor_op_misuse_is_a_caret_error(old: str, new: str, message: str, col: int) -> None:
     err = _error(OPS_SPEC.replace(old, new))
     assert message in err.message and (err.line, err.column) == (6, col), (err.message, err.column)
+
+
+# --- item 3: relation over all nodes, views reading views ------------------------------------------------
+
+GLOBAL = """\
+problem bipartite
+graph undirected
+input node source : bool
+state dist : int >= 0
+init dist = if source then 0 else inf
+view best = min over neighbors u -- v : dist[u] + 1
+view clash = or over neighbors u -- v : dist[u] == dist[v] and dist[u] < inf
+view odd = or over all u : clash[u]
+view top = max over neighbors u -- v : deg[u]
+view deg = count over neighbors u -- v : true
+transition dist = unknown(dist, best)
+reference dist = min(dist, best)
+rounds n until fixpoint
+output bipartite = not odd
+output far = argmax over all u : if dist[u] == inf then -1 else dist[u]
+output reached = count over all u : dist[u] < inf
+output nearest = min over all u : if source[u] then inf else dist[u]
+output top_degree = top
+sample graph er(p = 0.15) nodes 4..24
+sample source one_hot
+"""
+
+
+def _nx(g: Graph) -> nx.Graph:
+    out = nx.Graph()
+    out.add_nodes_from(range(g.num_nodes))
+    out.add_edges_from(g.edge_index.t().tolist())
+    return out
+
+
+def _global_oracle(g: Graph) -> dict[str, list]:
+    """Plain Python over networkx: the source's component bipartite, its farthest node (smallest id on
+    ties; an unreachable node counts -1), reached nodes, nearest non-source distance, max neighbour degree."""
+    h = _nx(g)
+    n = g.num_nodes
+    src = int(g.node["source"].nonzero()[0])
+    dist = nx.single_source_shortest_path_length(h, src)
+    key = [dist.get(v, -1) for v in range(n)]
+    far = key.index(max(key))
+    nearest = min([dist.get(v, math.inf) for v in range(n) if v != src], default=math.inf)
+    top = [max((h.degree(u) for u in h[v]), default=-math.inf) for v in range(n)]
+    return {"bipartite": [nx.is_bipartite(h.subgraph(dist))] * n, "far": [far] * n, "reached": [len(dist)] * n,
+            "nearest": [nearest] * n, "top_degree": top}
+
+
+def test_global_aggregates_and_views_of_views_match_networkx_per_graph_of_a_batch() -> None:
+    spec = load_spec_text(GLOBAL, "g.dp")
+    assert list(spec.views) == ["best", "clash", "odd", "deg", "top"]  # dependency order
+    graphs = sample_graphs(spec, 24, 5)
+    batch = batch_graphs(graphs)
+    res = run_reference(spec, batch)
+    seen = set()
+    for name, o in spec.outputs.items():
+        for g, got in zip(graphs, unbatch_nodes(res.outputs[name], batch), strict=True):
+            want = _global_oracle(g)[name]
+            assert [x if o.type.kind != "bool" else bool(x) for x in got.tolist()] == want, (name, g.num_nodes)
+            seen.add((name, want[0]) if name in ("bipartite",) else name)
+    assert ("bipartite", True) in seen and ("bipartite", False) in seen  # both answers occur
+    # one graph alone gives the same bits as inside the batch (graphs of a batch never mix)
+    alone = run_reference(spec, graphs[3])
+    for name in spec.outputs:
+        assert same_bits(alone.outputs[name], unbatch_nodes(res.outputs[name], batch)[3]), name
+
+
+def test_emitted_skeleton_runs_global_aggregates_and_views_of_views() -> None:
+    spec = load_spec_text(GLOBAL, "g.dp")
+    name = "dpdsl_test_language_global"
+    mod = ModuleType(name)
+    sys.modules[name] = mod  # torch-geometric's inspector looks the module up while defining classes
+    exec(compile(emit(spec), f"<{name}>", "exec"), mod.__dict__)
+    model = mod.Skeleton(transitions=reference_transitions(spec))
+    for g in sample_graphs(spec, 8, 1):
+        g = g.directed_view()
+        outputs, rounds = model(g.edge_index, g.num_nodes, source=g.node["source"])
+        ref = run_reference(spec, g)
+        assert rounds == int(ref.rounds[0])
+        for out, want in ref.outputs.items():
+            assert same_bits(outputs[out].to(want.dtype), want), out
+
+
+@pytest.mark.parametrize(("old", "new", "message", "at"), [
+    ("view top = max over neighbors u -- v : deg[u]", "view top = max over neighbors u -- v : deg[u] + top[u]",
+     "views read each other in a cycle (top -> top)", "top[u]"),
+    ("view deg = count over neighbors u -- v : true", "view deg = count over neighbors u -- v : top[u] > 1",
+     "views read each other in a cycle (top -> deg -> top)", "top[u] > 1"),
+    ("or over all u : clash[u]", "or over all u : clash[v]", "reads only u's values", "clash[v]"),
+    ("or over all u : clash[u]", "or over all u : id == 0", "built-in 'id' cannot be used in the body of or over",
+     "id == 0"),
+    ("or over all u : clash[u]", "or over al u : clash[u]", "did you mean 'all'?", "or over al"),
+    ("view top = max over neighbors u -- v : deg[u]", "view top = max over neighbors u -- v : deg",
+     "inside an aggregate, write deg[u]", "deg\n"),
+])
+def test_global_and_view_misuse_is_a_caret_error(old: str, new: str, message: str, at: str) -> None:
+    text = GLOBAL.replace(old, new)
+    err = _error(text)
+    assert message in err.message, err.message
+    offset = text.index(at, text.index(new))
+    line = text.count("\n", 0, offset) + 1
+    assert (err.line, err.column) == (line, offset - text.rfind("\n", 0, offset)), err.message

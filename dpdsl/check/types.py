@@ -71,7 +71,7 @@ class TypeChecker(N.Visitor[A.Expr]):
             raise st.err(f"unknown name '{name}'" + _suggest(st, name), e.pos)
         d = st.names[name]
         kind = d.KEYWORD
-        if sc.edge is not None and kind in ("state", "input"):
+        if sc.edge is not None and kind in ("state", "input", "view"):
             agg = sc.edge[0]
             raise st.err(f"inside an aggregate, write {name}[{agg.nbr}] for the neighbour's value or "
                          f"{name}[{agg.me}] for the node's own", e.pos)
@@ -96,28 +96,39 @@ class TypeChecker(N.Visitor[A.Expr]):
                          "(view or output 'agg over ...'); here write the bare name", e.pos)
         agg, order = sc.edge
         kind = st.kind_of(e.name)
-        if kind not in ("state", "input"):
+        if kind not in ("state", "input", "view"):
             what = "not declared" if not kind else f"a {kind}"
-            hint = did_you_mean(e.name, [k for k, d in st.names.items() if d.KEYWORD in ("state", "input")])
-            raise st.err(f"'{e.name}' is {what}; only state fields and inputs can be indexed{hint}", e.pos)
-        if kind == "state" and "state" not in sc.allow:
-            raise st.err(f"{sc.what} cannot read state '{e.name}'", e.pos)
-        d = st.names[e.name]
-        assert isinstance(d, (A.InputDecl, A.StateDecl))
+            hint = did_you_mean(e.name, [k for k, d in st.names.items() if d.KEYWORD != "param"])
+            raise st.err(f"'{e.name}' is {what}; only state fields, inputs and views can be indexed{hint}", e.pos)
+        if kind in ("state", "view") and kind not in sc.allow:
+            raise st.err(f"{sc.what} cannot read {kind} '{e.name}'", e.pos)
+        over_all = RELATIONS[agg.relation].over_all
         if kind == "input" and st.inputs[e.name].site == "edge":
+            if over_all:
+                raise st.err(f"an aggregate over all nodes has no edges: edge input '{e.name}' cannot be read "
+                             "here", e.pos)
             self._edge_pair(e, agg, order)
-            return replace(e, type=d.type.base(), site="edge", kind="input")
+            return replace(e, type=st.inputs[e.name].type.base(), site="edge", kind="input")
         if len(e.args) != 1:
             raise st.err(f"node value '{e.name}' takes one index: {e.name}[{agg.nbr}] or {e.name}[{agg.me}]",
                          e.pos)
         (a,) = e.args
         if a == agg.nbr:
             site = "nbr"
+        elif a == agg.me and over_all:
+            raise st.err(f"an aggregate over all nodes reads only {agg.nbr}'s values; {e.name}[{a}] is the same "
+                         f"on every row: use it outside the aggregate", e.pos)
         elif a == agg.me:
             site = "self"
         else:
             raise st.err(f"unknown index '{a}'; this aggregate binds {agg.nbr} (neighbour) and "
                          f"{agg.me} (the node)" + did_you_mean(a, (agg.nbr, agg.me)), e.pos)
+        if kind == "view":
+            if e.name not in st.views:  # the views pass types views in dependency order
+                raise st.err(f"view '{e.name}' is used before it is defined", e.pos)
+            return replace(e, type=st.views[e.name].type, site=site, kind="view")
+        d = st.names[e.name]
+        assert isinstance(d, (A.InputDecl, A.StateDecl))
         return replace(e, type=d.type.base(), site=site, kind=kind)
 
     def _edge_pair(self, e: A.Index, agg: A.Agg, order: str) -> None:
@@ -207,6 +218,8 @@ class TypeChecker(N.Visitor[A.Expr]):
                          + did_you_mean(e.agg, AGGREGATORS), e.pos)
         node, order = self._relation(e)
         inner = replace(sc, agg_ok=False, edge=(node, order), what=f"the body of {e.agg}")
+        if RELATIONS[e.relation].over_all:  # one value per graph: the aggregating node's own id is not one
+            inner = replace(inner, builtins=sc.builtins - {"id"}, what=f"the body of {e.agg} over all nodes")
         body = TypeChecker(st, inner).visit(e.body)
         if body.type.kind not in agg.accepts:
             hint = {"or": "; use min/max/sum for numbers", "and": "; use min/max/sum for numbers",
