@@ -103,7 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-depth", type=int, default=3)
     p.add_argument("--tau", type=float, default=0.5,
                    help="LRH threshold on held-out 1 - R^2 for a feature to count as represented")
-    p.add_argument("--fidelity", type=float, default=0.99, help="required agreement with the teacher")
+    p.add_argument("--fidelity", type=float, default=0.99,
+                   help="agreement with the teacher that needs no explanation (below it: see --faithfulness)")
+    p.add_argument("--faithfulness", choices=["noise-aware", "strict"], default="noise-aware",
+                   help="noise-aware: lower fidelity passes when the residual is teacher noise (no represented "
+                        "pattern, at most --max-noise); strict: lower fidelity fails")
+    p.add_argument("--max-noise", type=float, default=0.1,
+                   help="noise-aware: the most teacher noise (upper 95%% bound of the disagreement rate) allowed")
     p.add_argument("--keep-unfaithful", action="store_true")
     p.add_argument("--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -179,8 +185,7 @@ def _cmd_run(args) -> int:
     if args.graph:
         g = load_graph(args.graph)
         graphs = [validate_graph(g, kind=spec.graph_kind,
-                                 node_inputs={k: v.type for k, v in spec.node_inputs.items()},
-                                 edge_inputs={k: v.type for k, v in spec.edge_inputs.items()},
+                                 node_inputs=spec.input_types("node"), edge_inputs=spec.input_types("edge"),
                                  symmetrize=args.symmetrize, name=args.graph)]
     else:
         from dpdsl.sampling import sample_graphs

@@ -215,13 +215,6 @@ for _r in (
 ):
     register_relation(_r)
 
-GRAPH_KINDS: dict[str, str] = {
-    "directed": "directed graph; an undirected input graph counts each edge in both directions",
-    "undirected": "undirected graph (each edge listed once)",
-    "dag": "directed acyclic graph",
-    "tree": "rooted tree or forest, edges parent -> child",
-}
-
 # Built-in names: what they mean and where they may appear.
 BUILTINS: dict[str, tuple[Type, str]] = {
     "id": (T_NODE, "the node's own index"),

@@ -143,7 +143,7 @@ class WrongOutputsTeacher(PlantedTeacher):
         out = super().run(graph)
         d = out.outputs["dist"].clone()
         bad = (torch.arange(d.numel()) % 5 == 0) & torch.isfinite(d) & (d > 0)
-        d[bad] = d[bad] * 1.5
+        d[bad] = d[bad] * 1.5 + 1.0  # never within the match tolerance of the truth
         self.last_corrupted = int(bad.sum())
         return TeacherOutput({**out.outputs, "dist": d}, out.embeddings, out.states)
 

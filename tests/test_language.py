@@ -143,7 +143,7 @@ sample graph tree nodes 2..8
     ("graph tree", "graph tre", "did you mean 'tree'?"),
     ("view kids = sum", "view kids = summ", "did you mean 'sum'?"),
     ("reference size = kids + 1", "reference sise = kids + 1", "did you mean 'size'?"),
-    ("size[u]", "sise[u]", "only state fields and inputs can be indexed; did you mean 'size'?"),
+    ("size[u]", "sise[u]", "only state fields, inputs and views can be indexed; did you mean 'size'?"),
     ("sample graph tree", "sample graph tee", "did you mean 'tree'?"),
     ("output size", "output sise", "did you mean 'size'?"),
 ])

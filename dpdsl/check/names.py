@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.frontend import ast as A
+from dpdsl.graphs.core import GRAPH_KINDS
 from dpdsl.ir import InputIR
-from dpdsl.registry import BUILTINS, FUNCTIONS, GRAPH_KINDS
+from dpdsl.registry import BUILTINS, FUNCTIONS
 from dpdsl.types import BOOL, ENUM, INT, REAL
 
 SCALAR_KINDS = (BOOL, INT, REAL)

@@ -12,15 +12,16 @@ def compile_main(args) -> int:
     from dpdsl.distill.pipeline import CompileConfig, compile_student
     from dpdsl.distill.report import render_text, write_student_dir
     from dpdsl.fsutil import write_dir_atomic
-    from dpdsl.preflight import check_compile_args, open_teacher, output_dir
+    from dpdsl.preflight import open_teacher, output_dir
     from dpdsl.student import dumps_student
 
     spec = load_spec(args.spec)
-    check_compile_args(args)  # flags, output directory and teacher before the slow part
+    # flags (validated by the config), output directory and teacher before the slow part
+    cfg = CompileConfig(method=args.method, seed=args.seed, samples=args.samples, beam=args.beam,
+                        max_depth=args.max_depth, tau=args.tau, fidelity=args.fidelity,
+                        faithfulness=args.faithfulness, max_noise=args.max_noise)
     out = output_dir(args.output or f"out/{spec.name}", force=args.force)
     teacher = open_teacher(args.teacher, spec, trust_code=args.trust_code, modules=args.teacher_module)
-    cfg = CompileConfig(method=args.method, seed=args.seed, samples=args.samples, beam=args.beam,
-                        max_depth=args.max_depth, tau=args.tau, fidelity=args.fidelity)
     console = Console(stderr=True, quiet=args.quiet)
     with console.status("distilling") as status:
         res = compile_student(spec, teacher, cfg, teacher_path=args.teacher,
