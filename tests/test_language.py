@@ -501,3 +501,11 @@ def test_node_weighted_shortest_paths_compile_exact_and_match_networkx() -> None
         d = nx.single_source_dijkstra_path_length(h, "root")
         want = [d[v] for v in range(g.num_nodes)]
         assert got == pytest.approx(want, rel=1e-12), (got, want)
+
+
+def test_readme_hint_example_checks_and_its_hints_are_features() -> None:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("problem colour_bfs")
+    spec = load_spec_text(text[start:text.index("```", start)], "README.md")
+    preds, terms = candidate_texts(spec, "col")
+    assert "red_near and not blue_near" in preds and "if red_near then red else blue" in terms
