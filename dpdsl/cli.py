@@ -162,7 +162,7 @@ def _print_check(spec) -> None:
 
 def _cmd_run(args) -> int:
     from dpdsl.api import load_spec
-    from dpdsl.execute import run_reference, to_jsonable
+    from dpdsl.execute import round_cap_warning, run_reference, to_jsonable
     from dpdsl.graphs.core import batch_graphs, unbatch_nodes
     from dpdsl.graphs.io import load_graph
     from dpdsl.graphs.validate import validate_graph
@@ -199,7 +199,10 @@ def _cmd_run(args) -> int:
         outs = {}
         for name, o in spec.outputs.items():
             outs[name] = to_jsonable(unbatch_nodes(res.outputs[name], batch)[i], o.type.kind)
-        results.append({"outputs": outs, "rounds": int(res.rounds[i])})
+        results.append({"outputs": outs, "rounds": int(res.rounds[i]), "capped": bool(res.capped[i])})
+    warning = round_cap_warning(res)
+    if warning:
+        print(f"dpdsl: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results))
     else:

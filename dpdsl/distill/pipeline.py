@@ -25,7 +25,7 @@ from dpdsl.distill.fit import FieldFit, fit_field
 from dpdsl.distill.lrhmap import lrh_map
 from dpdsl.distill.report import field_section, report_number
 from dpdsl.distill.verdict import Decision, decide
-from dpdsl.distill.verify import reference_check, teacher_fidelity
+from dpdsl.distill.verify import reference_check, round_cap_warnings, teacher_fidelity
 from dpdsl.features import candidate_features
 from dpdsl.fsutil import library_versions
 from dpdsl.ir import SpecIR
@@ -123,6 +123,7 @@ def _report(student: Student, fits: dict[str, FieldFit], data: dict, run: Teache
         "faithful": dec.faithful,
         "problems": dec.problems,
         "notes": dec.notes,
+        "warnings": round_cap_warnings(verification),
     }
 
 

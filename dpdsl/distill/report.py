@@ -77,6 +77,9 @@ def render_text(report: dict[str, Any], timings: dict[str, float] | None = None)
         lines.append("")
         lines.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
                      + f"  (total {sum(timings.values()):.2f}s)")
+    if report.get("warnings"):
+        lines.append("")
+        lines += [f"warning: {w}" for w in report["warnings"]]
     if report.get("notes"):
         lines.append("")
         lines.append("notes (the student is faithful overall; the teacher disagrees with it here):")

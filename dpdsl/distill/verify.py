@@ -49,7 +49,7 @@ def teacher_fidelity(spec: SpecIR, student: Student, teacher: Teacher, cfg: Comp
     sres = student.run(hb)
     fid = score_outputs(spec, sres.outputs, tout.outputs, hb, match=close)
     rep: dict[str, Any] = {"nodes": f"{lo}..{hi}", "graphs": hb.num_graphs, "node_agreement": fid["node_exact"],
-                           "per_output": fid["per_output"]}
+                           "per_output": fid["per_output"], "capped_graphs": int(sres.capped.sum())}
     dis = ~fid["_ok"]
     if all(st.reference is not None for st in spec.states.values()):
         # a user must be able to tell an unfaithful student from one distilled from an imperfect teacher
@@ -69,9 +69,11 @@ def reference_check(spec: SpecIR, student: Student, cfg: CompileConfig, ver: Ver
     for scale, count in zip(cfg.verify_scales, cfg.verify_graphs, strict=True):
         gs = sample_graphs(spec, count, cfg.stream("scale", scale), nodes=(lo * scale, hi * scale))
         b = batch_graphs(gs)
-        s = score_outputs(spec, student.run(b).outputs, run_reference(spec, b).outputs, b)
+        ref = run_reference(spec, b)
+        s = score_outputs(spec, student.run(b).outputs, ref.outputs, b)
         row = {"scale": scale, "nodes": f"{lo * scale}..{hi * scale}", "graphs": count,
-               "node_exact": s["node_exact"], "graph_exact": s["graph_exact"], "per_output": s["per_output"]}
+               "node_exact": s["node_exact"], "graph_exact": s["graph_exact"], "per_output": s["per_output"],
+               "capped_graphs": int(ref.capped.sum())}
         rows.append(row)
         if s["node_exact"] < 1.0:
             ver.inexact.append(row)
@@ -81,6 +83,14 @@ def reference_check(spec: SpecIR, student: Student, cfg: CompileConfig, ver: Ver
     if failing:
         scale, g = min(failing, key=lambda sg: (sg[1].num_nodes, sg[1].num_edges))
         ver.counterexample = counterexample(spec, student, g, scale)
+
+
+def round_cap_warnings(report: dict[str, Any]) -> list[str]:
+    """Runs of verification that stopped on the round cap while states were still changing (issue 14)."""
+    runs = [("the student on the held-out graphs", report["fidelity"])]
+    runs += [(f"the reference at {r['scale']}x", r) for r in report.get("reference", [])]
+    return [f"{what} stopped on its round cap while states were still changing in {r['capped_graphs']} of "
+            f"{r['graphs']} graphs: the spec's 'rounds' may be too small" for what, r in runs if r["capped_graphs"]]
 
 
 def _mismatch(spec: SpecIR, student: Student, g: Graph) -> tuple[str, int, Any, Any] | None:
