@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a spec's reference DP, or a compiled student directory")
     p.add_argument("target", help="a .dp spec (reference executor) or a student directory")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--graph", help="graph file (.json, .graphml, edge list)")
+    src.add_argument("--graph", help="graph file (.json, .graphml, edge list, .npz)")
     src.add_argument("--sample", type=int, metavar="N", help="draw N graphs from the spec's sample section")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
