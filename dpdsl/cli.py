@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-search", action="store_true",
                    help="skip the invariant and simplest-rule searches (proofs only)")
 
+    p = sub.add_parser("export", help="write a compiled student as a model another runtime runs (ONNX)")
+    p.add_argument("student", help="a student directory (from dpdsl compile)")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("-o", "--output", required=True, help="the model file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_allow_modified(p)
+
     p = sub.add_parser("eval", help="accuracy of a student against the reference executor per size")
     p.add_argument("student")
     p.add_argument("--sizes", default="16,64,256,1024")
@@ -237,6 +244,10 @@ def _dispatch(args) -> int:
         from dpdsl.certify.cli import verify_main
 
         return verify_main(args)
+    if args.cmd == "export":
+        from dpdsl.commands.export import export_main
+
+        return export_main(args)
     if args.cmd == "eval":
         from dpdsl.evaluate import cli_main
 
