@@ -116,7 +116,8 @@ class RunModule(torch.nn.Module):
             go = moved if fixpoint else torch.ones((), dtype=torch.bool)
             return (t, go, torch.where(moved, t, last), *new)
 
-        start = (torch.zeros((), dtype=torch.int64), torch.ones((), dtype=torch.bool), torch.zeros((), dtype=torch.int64))
+        zero = torch.zeros((), dtype=torch.int64)
+        start = (zero, torch.ones((), dtype=torch.bool), zero.clone())  # t, go, last round that changed
         t, _, last, *state = torch.while_loop(cond, body, (*start, *state0))
         ctx.state = dict(zip(names, state, strict=True))
         ctx.views = {k: fn(ctx, n) for k, fn in self.views.items()}
@@ -194,4 +195,5 @@ def export_onnx(spec: SpecIR, transitions: dict[str, Transition], path: str | Pa
     return Exported(Path(path), names, outputs)
 
 
-logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)  # "torchvision is not installed"
+# the exporter logs "torchvision is not installed" on every export
+logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)

@@ -49,7 +49,8 @@ def assert_runs_equal(spec: SpecIR, student: Student, model: Path, graphs: list[
     outs = [o.name for o in sess.get_outputs()]
     assert outs == [*spec.outputs, "rounds"]
     for i, g in enumerate(graphs):
-        got = dict(zip(outs, sess.run(None, {k: v.numpy() for k, v in zip(names, model_inputs(spec, g))})))
+        feeds = {k: v.numpy() for k, v in zip(names, model_inputs(spec, g), strict=True)}
+        got = dict(zip(outs, sess.run(None, feeds), strict=True))
         want = student.run(g)
         assert int(got["rounds"]) == int(want.rounds[0]), (spec.name, i)
         for k in spec.outputs:
