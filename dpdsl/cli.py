@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a spec's reference DP, or a compiled student directory")
     p.add_argument("target", help="a .dp spec (reference executor) or a student directory")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--graph", help="graph file (.json, .graphml, edge list)")
+    src.add_argument("--graph", help="graph file (.json, .graphml, edge list, .npz)")
     src.add_argument("--sample", type=int, metavar="N", help="draw N graphs from the spec's sample section")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the certificate as JSON")
     p.add_argument("--no-search", action="store_true",
                    help="skip the invariant and simplest-rule searches (proofs only)")
+
+    p = sub.add_parser("export", help="write a compiled student as a model another runtime runs (ONNX)")
+    p.add_argument("student", help="a student directory (from dpdsl compile)")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("-o", "--output", required=True, help="the model file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_allow_modified(p)
 
     p = sub.add_parser("eval", help="accuracy of a student against the reference executor per size")
     p.add_argument("student")
@@ -245,6 +252,10 @@ def _dispatch(args) -> int:
         from dpdsl.certify.cli import verify_main
 
         return verify_main(args)
+    if args.cmd == "export":
+        from dpdsl.commands.export import export_main
+
+        return export_main(args)
     if args.cmd == "eval":
         from dpdsl.evaluate import cli_main
 

@@ -84,7 +84,7 @@ class CompiledAgg:
         if RELATIONS[self.relation].over_all:
             return self.over_all(c)
         nbr, me = c.relation(self.relation)
-        values = self.body((c, nbr, me, None), int(nbr.shape[0]))
+        values = self.body((c, nbr, me, None), nbr.shape[0])
         agg = AGGREGATORS[self.agg_name]  # looked up per call: plugins may re-register an aggregator
         out = agg.aggregate(values, me, nbr, c.graph.num_nodes)
         if agg.selects and c.graph.batch is not None:
@@ -201,7 +201,7 @@ def local_transition(fn: LocalFn) -> Transition:
     """A compiled node-local expression as a transition callable (keyword arguments by name)."""
 
     def run(**args: torch.Tensor) -> torch.Tensor:
-        return fn(args, int(next(iter(args.values())).shape[0]))
+        return fn(args, next(iter(args.values())).shape[0])
 
     return run
 

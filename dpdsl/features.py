@@ -16,6 +16,7 @@ spec), so the student, the distiller and the report all evaluate and print them 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -139,6 +140,12 @@ def candidate_features(spec: SpecIR, field: str) -> FeatureSet:
     return typed_features(spec, field, preds, terms)
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(params: tuple[tuple[str, float], ...], e: A.Expr):  # noqa: ANN202 - a LocalFn closure
+    """One closure per (params, feature): the dataset evaluates the same features every round."""
+    return compile_local(dict(params), e)
+
+
 def evaluate_features(spec: SpecIR, exprs: tuple[A.Expr, ...], args: dict[str, torch.Tensor],
                       dtype: torch.dtype) -> torch.Tensor:
     """``[N, len(exprs)]`` values of features given the unknown's arguments (vectorised per feature)."""
@@ -146,8 +153,9 @@ def evaluate_features(spec: SpecIR, exprs: tuple[A.Expr, ...], args: dict[str, t
     if not exprs:
         return torch.zeros(n, 0, dtype=dtype)
     cols = []
+    params = tuple(sorted(spec.param_values.items()))
     for e in exprs:
-        v = compile_local(spec.param_values, e)(args, n)
+        v = _compiled(params, e)(args, n)
         if v.dim() == 0:
             v = v.expand(n)
         cols.append(v.to(dtype))
