@@ -509,3 +509,22 @@ def test_readme_hint_example_checks_and_its_hints_are_features() -> None:
     spec = load_spec_text(text[start:text.index("```", start)], "README.md")
     preds, terms = candidate_texts(spec, "col")
     assert "red_near and not blue_near" in preds and "if red_near then red else blue" in terms
+
+
+def test_export_runs_views_of_views_and_refuses_global_aggregates() -> None:
+    """The ONNX module computes views in dependency order (run eagerly here: the same code the exporter
+    traces); an aggregate over all nodes is refused with a reason until it has an ONNX form."""
+    from dpdsl.export import RunModule, model_inputs, why_not_exportable
+
+    spec = load_spec_text(GLOBAL, "g.dp")
+    assert "over all nodes" in why_not_exportable(spec)
+    local = load_spec_text("\n".join(line for line in GLOBAL.splitlines() if "all u" not in line
+                                      and "not odd" not in line) + "\n", "l.dp")
+    assert why_not_exportable(local) is None
+    module = RunModule(local, reference_transitions(local))
+    for g in sample_graphs(local, 4, 2):
+        *outs, rounds = module(*model_inputs(local, g))
+        ref = run_reference(local, g)
+        assert int(rounds) == int(ref.rounds[0])
+        for got, name in zip(outs, local.outputs, strict=True):
+            assert same_bits(got, ref.outputs[name]), name
