@@ -280,3 +280,41 @@ def _from_sklearn(clf: DecisionTreeClassifier, predicates: Sequence[int]) -> Tre
         return Split(predicates[int(t.feature[i])], go(int(t.children_right[i])), go(int(t.children_left[i])))
 
     return go(0)
+
+
+def _leaf_cubes(tree: Tree) -> list[tuple[dict[int, bool], int]]:
+    """Each leaf's path as a partial assignment (pred -> value) with its class; unreachable leaves
+    (a predicate re-tested with the other value) are dropped."""
+    out: list[tuple[dict[int, bool], int]] = []
+
+    def go(t: Tree, path: dict[int, bool]) -> None:
+        if isinstance(t, Leaf):
+            out.append((path, t.cls))
+            return
+        for value, child in ((True, t.if_true), (False, t.if_false)):
+            if path.get(t.pred, value) == value:
+                go(child, {**path, t.pred: value})
+
+    go(tree, {})
+    return out
+
+
+def tree_counterexample(a: Tree, b: Tree) -> dict[int, bool] | None:
+    """A partial input on which trees ``a`` and ``b`` give different classes, or None if none exists.
+
+    Exact for every input over any number of predicates: each leaf's inputs form a cube (its path), and
+    the trees differ somewhere iff two leaves with different classes have intersecting cubes, i.e.
+    paths without a contradicting literal. Any completion of the returned assignment (unmentioned
+    predicates free) is a witness. Cost O(leaves(a) * leaves(b) * depth).
+    """
+    cubes_b = _leaf_cubes(b)
+    for pa, ca in _leaf_cubes(a):
+        for pb, cb in cubes_b:
+            if ca != cb and all(pa.get(q, v) == v for q, v in pb.items()):
+                return {**pa, **pb}
+    return None
+
+
+def trees_equivalent(a: Tree, b: Tree) -> bool:
+    """Whether ``a`` and ``b`` compute the same function of their predicates (checked exactly)."""
+    return tree_counterexample(a, b) is None
