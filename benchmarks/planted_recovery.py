@@ -9,11 +9,12 @@ not sampled). Also printed: agreement with the teacher on 20,000 fresh inputs, t
 verdict, probes as % of all conjunctions of <= r literals (sum_i 2^i C(d, i)), and seconds per fit.
 
     python benchmarks/planted_recovery.py [--depths 2,3,4,5] [--ks 5,10,20,50] [--trees 5] [--d 100]
-        [--method shipped|library] [--control]
+        [--alpha A] [--scale-floor F] [--tau-cut T] [--per-parent] [--start-beam B] [--control]
 
-``--method shipped`` is the selection the pipeline did before issue 15 (``tau = 0.5`` as an absolute
-1 - R^2 cut on beam expansion and DP candidates, absolute ridge ``alpha = 1``); ``library`` (default)
-is ``LRHTreeDistiller`` with its defaults. ``--control`` adds two teachers that do not represent the
+The default is ``LRHTreeDistiller`` with its defaults; ``--tau-cut 0.5 --scale-floor 0 --start-beam 0``
+(with ``--alpha`` at the relative value of the old absolute 1) approximates the pipeline's selection
+before issue 15, and each flag alone measures one fix. ``k`` counts conjunctions kept per depth, as the
+paper's does. ``--control`` adds two teachers that do not represent the
 planted tree (phi from an untrained random-ReLU net, and from an MLP trained on another tree; labels
 from the real teacher): they must come out not faithful.
 """
@@ -32,9 +33,11 @@ import torch
 from _common import command_line, md_table, setup
 from threadpoolctl import threadpool_limits
 
+from dpdsl.distill import probes
 from dpdsl.distill.conjunctions import LRHSearch
 from dpdsl.distill.planted import MLPTeacher, planted_tree, train_mlp_teacher, uniform_bits
-from dpdsl.distill.treefit import DPTreeSelector, trees_equivalent
+from dpdsl.distill.probes import PROBE_ALPHA, SCALE_FLOOR
+from dpdsl.distill.treefit import DPTreeSelector, LRHTreeDistiller, trees_equivalent
 from dpdsl.tree import Tree, predict, size
 
 
@@ -53,25 +56,18 @@ def n_conjunctions(d: int, r: int) -> int:
     return sum(2**i * math.comb(d, i) for i in range(r + 1))
 
 
-def fit_shipped(Xp: np.ndarray, Phi: np.ndarray, Xd: np.ndarray, yd: np.ndarray, k: int, r: int,
-                seed: int) -> tuple[Tree, int, bool | None]:
-    """The pipeline's selection before issue 15 (absolute tau = 0.5 cut, absolute alpha = 1)."""
-    s = LRHSearch(beam=k, max_depth=r, tau=0.5, alpha=1.0, random_state=seed).fit(Xp, Phi)
-    cands = [c for c in s.candidates_ if s.scores_.get(c, 0.0) <= 0.5]
-    E = np.eye(int(yd.max()) + 1, dtype=bool)[yd]
-    sel = DPTreeSelector(max_depth=r, tolerance=0.002).fit(Xd, E, cands)
-    return sel.tree_, s.n_probes_, None
-
-
-def fit_library(Xp: np.ndarray, Phi: np.ndarray, Xd: np.ndarray, yd: np.ndarray, k: int, r: int,
-                seed: int) -> tuple[Tree, int, bool | None]:
-    from dpdsl.distill.treefit import LRHTreeDistiller
-
-    dist = LRHTreeDistiller(beam=k, max_depth=r, random_state=seed).fit(Xp, Phi, Xd, yd)
-    return dist.tree_, dist.n_probes_, bool(dist.faithful_)
-
-
-METHODS = {"shipped": fit_shipped, "library": fit_library}
+def fit(Xp: np.ndarray, Phi: np.ndarray, Xd: np.ndarray, yd: np.ndarray, k: int, r: int,
+        args: argparse.Namespace) -> tuple[Tree, int, bool]:
+    """The library distiller; ``--tau-cut`` reproduces the pipeline's pre-issue-15 absolute 1 - R^2 cut."""
+    if args.tau_cut is not None:
+        s = LRHSearch(beam=k, max_depth=r, tau=args.tau_cut, alpha=args.alpha, random_state=args.seed,
+                      per_parent=args.per_parent).fit(Xp, Phi)
+        cands = [c for c in s.candidates_ if s.scores_.get(c, 0.0) <= args.tau_cut]
+        sel = DPTreeSelector(max_depth=r, tolerance=0.002, random_state=args.seed).fit(Xd, yd, cands)
+        return sel.tree_, s.n_probes_, sel.faithful_
+    dist = LRHTreeDistiller(beam=k, max_depth=r, start_beam=args.start_beam or k, alpha=args.alpha,
+                            per_parent=args.per_parent, random_state=args.seed).fit(Xp, Phi, Xd, yd)
+    return dist.tree_, dist.n_probes_, dist.faithful_
 
 
 def make_cases(args: argparse.Namespace) -> list[Case]:
@@ -109,8 +105,7 @@ def run_case(case: Case, k: int, args: argparse.Namespace) -> dict[str, Any]:
     Xt = uniform_bits(20000, args.d, rng)
     Phi = case.phi_teacher.features(Xp)
     t0 = time.perf_counter()
-    tree, probes, faithful = METHODS[args.method](Xp, Phi, Xd, case.teacher.labels(Xd), k, case.depth,
-                                                  args.seed)
+    tree, probes, faithful = fit(Xp, Phi, Xd, case.teacher.labels(Xd), k, case.depth, args)
     secs = time.perf_counter() - t0
     agree = float(np.mean(predict(tree, Xt) == case.teacher.labels(Xt)))
     return {"exact": trees_equivalent(tree, case.tree), "agree": agree, "probes": probes,
@@ -125,7 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--d", type=int, default=100)
     ap.add_argument("--probe-samples", type=int, default=6000, help="inputs for the probes (25 %% held out)")
     ap.add_argument("--fit-samples", type=int, default=4000, help="teacher-labelled inputs for the tree")
-    ap.add_argument("--method", choices=sorted(METHODS), default="library")
+    ap.add_argument("--alpha", type=float, default=PROBE_ALPHA, help="relative ridge of the probes")
+    ap.add_argument("--scale-floor", type=float, default=SCALE_FLOOR,
+                    help="standardisation floor (fraction of the RMS column std; 0 = none, as before issue 15)")
+    ap.add_argument("--tau-cut", type=float, default=None,
+                    help="absolute 1 - R^2 cut on expansion and DP candidates (pre-issue-15 pipeline: 0.5)")
+    ap.add_argument("--per-parent", action="store_true", help="round-robin beam over parents")
+    ap.add_argument("--start-beam", type=int, default=10, help="iterative widening from here (0: off)")
     ap.add_argument("--control", action="store_true", help="also run the two non-representing controls")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args.depths = [int(x) for x in args.depths.split(",") if x]
     ks = [int(x) for x in args.ks.split(",") if x]
     setup(args.threads, args.seed)
+    probes.SCALE_FLOOR = args.scale_floor  # benchmark knob for the before/after of issue 15 (a)
     with threadpool_limits(args.threads):
         cases = make_cases(args)
         rows = []
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = [run_case(c, k, args) for c in cases if c.depth == r]
                 rows.append(summary_row(r, k, res, args))
                 print("  ", " | ".join(str(x) for x in rows[-1]), flush=True)
-        print(f"\nPlanted recovery, d = {args.d}, {args.trees} trees per depth, method {args.method}; "
+        print(f"\nPlanted recovery, d = {args.d}, {args.trees} trees per depth; {knobs(args)}; "
               f"{args.probe_samples} probe inputs, {args.fit_samples} tree-fit inputs; torch/BLAS threads "
               f"{args.threads}\n")
         print(md_table(["depth", "k", "exact", "mean agreement", "faithful", "probes (mean)",
@@ -156,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             print("\n" + md_table(["control", "depth", "k", "exact", "agreement", "faithful", "leaves"], crow))
     print(f"\ncommand: `{command_line()}`")
     return 0
+
+
+def knobs(args: argparse.Namespace) -> str:
+    return (f"alpha {args.alpha:g} (relative), scale floor {args.scale_floor:g}, tau cut {args.tau_cut}, "
+            f"per-parent {args.per_parent}, widening from {args.start_beam or 'off'}")
 
 
 def summary_row(r: int, k: int, res: list[dict[str, Any]], args: argparse.Namespace) -> list[Any]:
