@@ -66,7 +66,7 @@ def fit(Xp: np.ndarray, Phi: np.ndarray, Xd: np.ndarray, yd: np.ndarray, k: int,
         sel = DPTreeSelector(max_depth=r, tolerance=0.002, random_state=args.seed).fit(Xd, yd, cands)
         return sel.tree_, s.n_probes_, sel.faithful_
     dist = LRHTreeDistiller(beam=k, max_depth=r, start_beam=args.start_beam or k, alpha=args.alpha,
-                            per_parent=args.per_parent, random_state=args.seed).fit(Xp, Phi, Xd, yd)
+                            per_parent=args.per_parent, grow=args.grow, random_state=args.seed).fit(Xp, Phi, Xd, yd)
     return dist.tree_, dist.n_probes_, dist.faithful_
 
 
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tau-cut", type=float, default=None,
                     help="absolute 1 - R^2 cut on expansion and DP candidates (pre-issue-15 pipeline: 0.5)")
     ap.add_argument("--per-parent", action="store_true", help="round-robin beam over parents")
+    ap.add_argument("--grow", type=int, default=0, help="top-down growth below impure leaves, splits per node")
     ap.add_argument("--start-beam", type=int, default=10, help="iterative widening from here (0: off)")
     ap.add_argument("--control", action="store_true", help="also run the two non-representing controls")
     ap.add_argument("--seed", type=int, default=0)
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def knobs(args: argparse.Namespace) -> str:
     return (f"alpha {args.alpha:g} (relative), scale floor {args.scale_floor:g}, tau cut {args.tau_cut}, "
-            f"per-parent {args.per_parent}, widening from {args.start_beam or 'off'}")
+            f"per-parent {args.per_parent}, grow {args.grow}, widening from {args.start_beam or 'off'}")
 
 
 def summary_row(r: int, k: int, res: list[dict[str, Any]], args: argparse.Namespace) -> list[Any]:

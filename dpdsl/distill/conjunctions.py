@@ -215,6 +215,40 @@ class LRHSearch:
         self.beam = beam
         return self._grow()
 
+    def expand(self, parents: Sequence[Conj], per_node: int) -> list[Conj]:
+        """Top-down growth below ``parents`` (e.g. the impure leaves of a selected tree): probe every
+        one-literal extension, keep each node's ``per_node`` best splits (by probe score, as the beam
+        does) and repeat down to ``max_depth``. Returns the newly probed conjunctions, which are also
+        appended to ``candidates_``."""
+        p = self._X_tr.shape[1]
+        before = set(self.candidates_)
+        frontier: dict[int, dict[Conj, None]] = {}
+        for c in parents:
+            if c.n_literals < self.max_depth:
+                frontier.setdefault(c.n_literals, {})[c] = None
+        for level in range(self.max_depth):
+            keep = list(frontier.get(level, {}))
+            if not keep:
+                continue
+            kids: dict[Conj, None] = {}
+            for c in keep:
+                for q in range(p):
+                    if not c.used >> q & 1:
+                        kids.setdefault(c.extend(q, True))
+                        kids.setdefault(c.extend(q, False))
+            self._probe_new(list(kids), level + 1)
+            if level + 1 >= self.max_depth:
+                break
+            taken: dict[Conj, int] = {}
+            for c, q, _ in self._rank_splits(keep, p):
+                if taken.get(c, 0) < per_node:
+                    taken[c] = taken.get(c, 0) + 1
+                    for v in (True, False):
+                        frontier.setdefault(level + 1, {})[c.extend(q, v)] = None
+        new = [c for c in self.scores_ if c not in before]
+        self.candidates_.extend(new)
+        return new
+
     def _probe_new(self, conjs: list[Conj], depth: int) -> list[Conj]:
         """Probe the not-yet-probed, non-empty ``conjs``; returns the probed ones (all of ``conjs``'
         non-empty members, in order)."""

@@ -254,6 +254,17 @@ class DPTreeSelector:
         return predict(self.tree_, X)
 
 
+def _impure_leaves(tree: Tree, X: np.ndarray, E: np.ndarray) -> list[Conj]:
+    """Path conjunctions of the leaves whose class does not explain every sample reaching them."""
+    out = []
+    for path, cls in _leaf_cubes(tree):
+        c = Conj(sum(1 << q for q, v in path.items() if v), sum(1 << q for q, v in path.items() if not v))
+        cell = evaluate(X, [c])[:, 0]
+        if cell.any() and not E[cell, cls].all():
+            out.append(c)
+    return out
+
+
 def widening_schedule(start: int, beam: int) -> list[int]:
     """Beams ``start, 2 start, 4 start, ...`` below ``beam``, then ``beam`` itself."""
     out, b = [], max(1, min(start, beam))
@@ -284,10 +295,14 @@ class LRHTreeDistiller:
         stop_at: float = 0.995,
         alpha: float = PROBE_ALPHA,
         per_parent: bool = False,
+        grow: int = 0,
+        grow_rounds: int = 3,
         tolerance: float = 0.002,
         fidelity: float = 0.99,
         random_state: int | None = 0,
     ) -> None:
+        self.grow = grow
+        self.grow_rounds = grow_rounds
         self.beam = beam
         self.max_depth = max_depth
         self.start_beam = start_beam
@@ -315,6 +330,14 @@ class LRHTreeDistiller:
             if sel.heldout_agreement_ >= self.stop_at:
                 break
         assert search is not None
+        for _ in range(self.grow_rounds if self.grow else 0):
+            if sel.heldout_agreement_ >= self.stop_at:
+                break
+            impure = _impure_leaves(sel.tree_, Xf, as_explains(labels))
+            if not impure or not search.expand(impure, self.grow):
+                break
+            sel = DPTreeSelector(max_depth=self.max_depth, tolerance=self.tolerance, fidelity=self.fidelity,
+                                 random_state=self.random_state).fit(Xf, labels, search.candidates_)
         self.search_, self.selector_ = search, sel
         self.tree_ = sel.tree_
         self.agreement_, self.heldout_agreement_, self.faithful_ = (
