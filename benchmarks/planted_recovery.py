@@ -9,7 +9,7 @@ not sampled). Also printed: agreement with the teacher on 20,000 fresh inputs, t
 verdict, probes as % of all conjunctions of <= r literals (sum_i 2^i C(d, i)), and seconds per fit.
 
     python benchmarks/planted_recovery.py [--depths 2,3,4,5] [--ks 5,10,20,50] [--trees 5] [--d 100]
-        [--alpha A] [--scale-floor F] [--tau-cut T] [--per-parent] [--start-beam B] [--control]
+        [--alpha A] [--scale-floor F] [--tau-cut T] [--per-parent] [--grow G] [--start-beam B] [--control]
 
 The default is ``LRHTreeDistiller`` with its defaults; ``--tau-cut 0.5 --scale-floor 0 --start-beam 0``
 (with ``--alpha`` at the relative value of the old absolute 1) approximates the pipeline's selection
