@@ -60,17 +60,6 @@ def check_compile_args(args: Any) -> None:
     float_flag(args.tau, "--tau", 0.0, 1e6)
 
 
-def check_train_args(args: Any) -> None:
-    """``dpdsl teacher train``'s flags, before any training."""
-    seed(args.seed)
-    int_flag(args.hidden, "--hidden", 8, 8192)
-    if args.epochs is not None:
-        int_flag(args.epochs, "--epochs", 1, 100_000)
-    if args.samples is not None:
-        int_flag(args.samples, "--samples", 1, limit="graphs")
-    float_flag(args.value_weight, "--value-weight", 0.0, 1e6)
-
-
 def check_teacher_eval_args(args: Any) -> None:
     """``dpdsl teacher eval``'s flags; ``--nodes`` x ``--graphs`` is one batch under the nodes limit."""
     seed(args.seed)

@@ -7,19 +7,21 @@ from dpdsl.errors import UserError
 
 def main(args) -> int:
     from dpdsl.api import load_spec
-    from dpdsl.preflight import check_teacher_eval_args, check_train_args, open_teacher, output_file
+    from dpdsl.preflight import check_teacher_eval_args, open_teacher, output_file
     from dpdsl.teachers.checkpoint import non_finite_weight, save_teacher
+    from dpdsl.teachers.config import TeacherConfig
     from dpdsl.teachers.train import evaluate_teacher, train_teacher
 
     if args.tcmd == "train":
         spec = load_spec(args.spec)
-        check_train_args(args)  # flags and the output path before the slow part
+        # flags (validated by the config) and the output path before the slow part
+        given = {k: getattr(args, k) for k in ("epochs", "samples", "lr", "batch_size", "decoder", "value_weight")}
+        cfg = TeacherConfig(arch=args.arch, hidden=args.hidden, seed=args.seed,
+                            **{k: v for k, v in given.items() if v is not None}).resolved(spec)
         out = output_file(args.output, force=args.force)
-        kw = {k: v for k, v in (("epochs", args.epochs), ("samples", args.samples)) if v is not None}
-        if args.arch == "aligned":
-            kw.update(decoder=args.decoder, value_weight=args.value_weight)
-        teacher, metrics = train_teacher(spec, arch=args.arch, hidden=args.hidden, seed=args.seed,
-                                         log=print, **kw)
+        print(f"{spec.name}: {cfg.arch} teacher, " + ", ".join(f"{k} {v}" for k, v in cfg.to_json().items()
+                                                                 if k not in ("arch", "nodes")))
+        teacher, metrics = train_teacher(spec, cfg, log=print)
         bad = non_finite_weight(teacher.net.state_dict())
         if bad is not None:
             raise UserError(f"training diverged: weight '{bad}' is not finite; nothing written "

@@ -24,14 +24,12 @@ from dpdsl import limits
 from dpdsl.errors import CheckpointError, UserError
 from dpdsl.fsutil import library_versions, write_bytes_atomic
 from dpdsl.ir import SpecIR
-from dpdsl.teachers.aligned import AlignedNet, AlignedTeacher
+from dpdsl.teachers.archs import ARCHS
 from dpdsl.teachers.contract import Teacher
-from dpdsl.teachers.transformer import TransformerNet, TransformerTeacher
 
 FORMAT = "dpdsl-teacher"
 FORMAT_VERSION = 1
 META_KEY = "dpdsl"
-ARCHS = {"aligned": (AlignedNet, AlignedTeacher), "transformer": (TransformerNet, TransformerTeacher)}
 REQUIRED = ("format", "format_version", "arch", "config", "spec_name", "spec_hash", "spec_source")
 MAX_HEADER = 100 * 1024 * 1024
 
@@ -257,7 +255,7 @@ def load_teacher(path: str | Path, spec: SpecIR | None = None) -> Teacher:
     if hashlib.sha256(header["spec_source"].encode()).hexdigest() != header["spec_hash"]:
         raise CheckpointError(f"{p}: its header is inconsistent (the stored spec text does not hash to its "
                               "spec_hash)")
-    net_cls, teacher_cls = ARCHS[header["arch"]]
+    net_cls, teacher_cls = ARCHS[header["arch"]].net, ARCHS[header["arch"]].teacher
     _check_config(p, header["config"])
     _check_config_fits(p, header["config"], spec)
     _check_size(p, net_cls, header["config"], len(data) - 8 - struct.unpack("<Q", data[:8])[0])

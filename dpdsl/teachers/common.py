@@ -9,6 +9,7 @@ is computed with the reference executor's own machinery, never re-implemented he
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -261,3 +262,42 @@ def states_changed(new: dict[str, torch.Tensor], old: dict[str, torch.Tensor],
 def per_graph_any(mask: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
     return torch.zeros(num_graphs, dtype=torch.bool).index_put_((batch[mask],), torch.tensor(True),
                                                                 accumulate=False)
+
+
+# --- training batches (shared by every architecture's loss) --------------------------------------
+
+
+@dataclass
+class TrainItem:
+    """One training graph: prepared tensors, trajectory states and their features, final outputs."""
+
+    prep: Prepared
+    traj: list[dict[str, torch.Tensor]]
+    traj_x: list[torch.Tensor]
+    outputs: dict[str, torch.Tensor]
+
+
+@dataclass
+class TrainBatch:
+    node_x: torch.Tensor
+    edge_x: torch.Tensor
+    rel: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    batch: torch.Tensor
+    num_graphs: int
+    offsets: torch.Tensor
+
+
+def collate(items: Sequence[TrainItem], relations: list[str]) -> TrainBatch:
+    """Disjoint union of prepared graphs (relations re-indexed by node offsets)."""
+    sizes = torch.tensor([it.prep.num_nodes for it in items])
+    offsets = torch.cumsum(sizes, 0) - sizes
+    rel = {}
+    for r in relations:
+        rel[r] = (torch.cat([it.prep.rel[r][0] + o for it, o in zip(items, offsets.tolist(), strict=True)]),
+                  torch.cat([it.prep.rel[r][1] + o for it, o in zip(items, offsets.tolist(), strict=True)]))
+    return TrainBatch(torch.cat([it.prep.node_x for it in items]), torch.cat([it.prep.edge_x for it in items]),
+                      rel, torch.repeat_interleave(torch.arange(len(items)), sizes), len(items), offsets)
+
+
+def cat_states(states: Sequence[dict[str, torch.Tensor]], names: list[str]) -> dict[str, torch.Tensor]:
+    return {k: torch.cat([s[k] for s in states]) for k in names}
