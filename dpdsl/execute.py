@@ -12,7 +12,7 @@ are over rounds and over the (few) nodes of an expression tree.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -325,9 +325,32 @@ class _Run:
             rounds = caps.long()
         if not views_current:
             ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
-        outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
-                   for name, o in spec.outputs.items()}
+        outputs = evaluate_outputs(ctx, compiler=self.compiler)
         return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj)
+
+
+def evaluate_outputs(ctx: Context, names: Iterable[str] | None = None,
+                     compiler: NodeEvaluator | None = None) -> dict[str, torch.Tensor]:
+    """The spec's output expressions (all, or ``names``) on the context's current state and views: how
+    every run ends, and how teachers' decoded states become outputs (``state_outputs``)."""
+    compiler = compiler or NodeEvaluator(ctx.spec.param_values)
+    n = ctx.graph.num_nodes
+    want = set(ctx.spec.outputs) if names is None else set(names)
+    return {name: _cast(compiler.compile(o.expr)(ctx, n), o.type.kind, n)
+            for name, o in ctx.spec.outputs.items() if name in want}
+
+
+def state_outputs(ctx: Context, state: Mapping[str, torch.Tensor],
+                  names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+    """Outputs computed from a given final state (e.g. a teacher's decoded one): the views on that state,
+    then the output expressions, exactly as the executor finishes a run."""
+    n = ctx.graph.num_nodes
+    ctx.state = {name: _cast(state[name], st.type.kind, n) for name, st in ctx.spec.states.items()}
+    compiler = NodeEvaluator(ctx.spec.param_values)
+    ctx.views = {}
+    for name, v in ctx.spec.views.items():  # in the IR's order: a view may read an earlier one
+        ctx.views[name] = compiler.compile(v.agg)(ctx, n)
+    return evaluate_outputs(ctx, names, compiler)
 
 
 SERIAL_TEST_FROM = 32768

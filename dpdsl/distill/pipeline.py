@@ -32,7 +32,7 @@ from dpdsl.graphs.core import batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 from dpdsl.student import FieldTree, Student, prune_features
-from dpdsl.teachers.contract import Teacher
+from dpdsl.teachers.contract import Instances, Teacher, fixed_instances
 from dpdsl.tolerances import close
 
 
@@ -178,10 +178,15 @@ def _best_leaf(d: FieldData) -> T.Tree:
 # --- stage: verify ----------------------------------------------------------------------------------
 
 
-def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig) -> dict[str, Any]:
-    """Fidelity to the teacher at the training size; exactness vs the reference at 1x/4x/16x."""
+def compile_instances(spec: SpecIR, cfg: CompileConfig) -> Instances:
+    """The graphs a compile runs its teacher on, unless the teacher fixes them (recorded traces do)."""
+    return Instances(sample_graphs(spec, cfg.samples, cfg.seed),
+                     sample_graphs(spec, cfg.verify_graphs[0], cfg.seed + 1001))
+
+
+def verify(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig, held: list) -> dict[str, Any]:
+    """Fidelity to the teacher at the training size on ``held``; exactness vs the reference at 1x/4x/16x."""
     lo, hi = spec.sample.nodes if spec.sample else (4, 16)
-    held = sample_graphs(spec, cfg.verify_graphs[0], cfg.seed + 1001)
     hb = batch_graphs(held)
     with torch.no_grad():
         tout = teacher.run(hb)
@@ -224,7 +229,8 @@ def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teach
     torch.manual_seed(cfg.seed)
     st = _Stages(progress)
     with st.stage("sample"):
-        graphs = sample_graphs(spec, cfg.samples, cfg.seed)
+        inst = fixed_instances(teacher) or compile_instances(spec, cfg)
+        graphs = inst.distill
     with st.stage("teacher run"):
         run = run_teacher(spec, teacher, graphs)
     with st.stage("features + dataset"):
@@ -243,7 +249,7 @@ def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teach
             fields[name] = FieldTree(fs, tree)
         student = Student(spec, fields)
     with st.stage("verify"):
-        ver = verify(spec, student, teacher, cfg)
+        ver = verify(spec, student, teacher, cfg, inst.held_out)
 
     problems: list[str] = []
     round_notes: list[str] = []
@@ -302,7 +308,7 @@ def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teach
         "teacher_arch": teacher.arch,
         "seed": cfg.seed,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()},
-        "distillation_graphs": cfg.samples,
+        "distillation_graphs": len(graphs),
         "transition_samples": {k: d.size for k, d in data.items()},
         "versions": library_versions(),
     }

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from dpdsl.execute import Context, evaluate, make_context
+from dpdsl.execute import Context, evaluate, make_context, state_outputs
 from dpdsl.expr import nodes as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
@@ -233,20 +233,8 @@ def prepare(spec: SpecIR, graph: Graph, node_fields: list[FieldSpec], edge_field
 
 def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tensor],
                        skip: set[str]) -> dict[str, torch.Tensor]:
-    """Evaluate the spec's (known) output expressions on a decoded final state with the executor."""
-    ctx = prep.ctx
-    ctx.state = dict(state)
-    ctx.views = {name: evaluate(v.agg, ctx) for name, v in spec.views.items()}
-    out = {}
-    n = prep.num_nodes
-    for name, o in spec.outputs.items():
-        if name in skip:
-            continue
-        v = evaluate(o.expr, ctx)
-        if v.dim() == 0 or v.shape[0] != n:
-            v = v.expand(n).clone()
-        out[name] = v.to(torch.bool) if o.type.kind == BOOL else v.to(torch.float64)
-    return out
+    """The spec's (known) output expressions on a decoded final state, by the executor (``state_outputs``)."""
+    return state_outputs(prep.ctx, state, [name for name in spec.outputs if name not in skip])
 
 
 def states_changed(new: dict[str, torch.Tensor], old: dict[str, torch.Tensor],

@@ -228,18 +228,18 @@ def _accuracy(teacher: Teacher, spec: SpecIR, graphs: list[Graph], refs: list | 
 
 def evaluate_teacher(teacher: Teacher, spec: SpecIR, *, nodes: tuple[int, int] | None = None,
                      graphs: int = 200, seed: int = 12345, batch_size: int = 16,
-                     family: str | None = None) -> dict:
-    """Accuracy against the reference executor on fresh seeded samples.
+                     family: str | None = None, instances: list[Graph] | None = None) -> dict:
+    """Accuracy against the reference executor on fresh seeded samples (or on given ``instances``).
 
     Returns ``per_output`` (per-node exact match of each output), ``node_acc`` (their mean),
     ``graph_acc`` (fraction of graphs with every output of every node right), for teachers with
     decoded states ``state_acc`` (per field, teacher step k vs DP round k over all rounds), and the
     settings used.
     """
-    gs = sample_graphs(spec, graphs, seed, nodes=nodes, family=family)
+    gs = instances if instances is not None else sample_graphs(spec, graphs, seed, nodes=nodes, family=family)
     t0 = time.perf_counter()
     res = _accuracy(teacher, spec, gs, None, batch_size)
     lo, hi = nodes or (spec.sample.nodes if spec.sample else (0, 0))
-    res.update(nodes=[lo, hi], graphs=graphs, seed=seed, tolerance=TEACHER_EVAL_DOC,
-               seconds=round(time.perf_counter() - t0, 2))
+    res.update(nodes=[lo, hi], graphs=len(gs), seed=None if instances is not None else seed,
+               tolerance=TEACHER_EVAL_DOC, seconds=round(time.perf_counter() - t0, 2))
     return res
