@@ -26,6 +26,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--only", choices=["old", "new"], default=None, help="run one of the two variants")
     ap.add_argument("--spec", default=str(ROOT / "benchmarks" / "hop_budget.dp"))
     args = ap.parse_args()
     import torch
@@ -36,10 +38,13 @@ def main() -> None:
     from dpdsl.teachers.train import evaluate_teacher, train_teacher
 
     spec = load_spec(args.spec)
-    base = dict(hidden=args.hidden, epochs=args.epochs, samples=args.samples, seed=args.seed, lr=3e-3)
+    base = dict(hidden=args.hidden, epochs=args.epochs, samples=args.samples, seed=args.seed, lr=args.lr)
     rows = {}
-    for label, extra in (("old defaults (wide, value weight 1)", {"decoder": "wide", "value_weight": 1.0}),
-                         ("state-type defaults", {})):
+    variants = {"old": ("old defaults (wide, value weight 1)", {"decoder": "wide", "value_weight": 1.0}),
+                "new": ("state-type defaults", {})}
+    for key, (label, extra) in variants.items():
+        if args.only not in (None, key):
+            continue
         cfg = TeacherConfig(**base, **extra)
         teacher, metrics = train_teacher(spec, cfg, progress=False)
         acc = evaluate_teacher(teacher, spec, graphs=200, seed=1000)
