@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--save", default=None, help="directory to save each teacher checkpoint in")
     ap.add_argument("--only", choices=["old", "new"], default=None, help="run one of the two variants")
     ap.add_argument("--spec", default=str(ROOT / "benchmarks" / "hop_budget.dp"))
     args = ap.parse_args()
@@ -48,6 +49,10 @@ def main() -> None:
         cfg = TeacherConfig(**base, **extra)
         teacher, metrics = train_teacher(spec, cfg, progress=False)
         acc = evaluate_teacher(teacher, spec, graphs=200, seed=1000)
+        if args.save:
+            from dpdsl.teachers.checkpoint import save_teacher
+
+            save_teacher(teacher, Path(args.save) / f"{spec.name}.{key}.safetensors", metrics, overwrite=True)
         rows[label] = {"config": cfg.resolved(spec).to_json(), "node_acc": round(acc["node_acc"], 4),
                        "graph_acc": round(acc["graph_acc"], 4), "train_seconds": metrics["train_seconds"]}
         print(f"{label:40} node {acc['node_acc']:.4f}  graph {acc['graph_acc']:.4f}  "
