@@ -60,13 +60,13 @@ def test_traces_give_the_live_teachers_student_bit_for_bit(bf, live, traces) -> 
 
 
 def test_trace_teacher_runs_any_batch_of_its_instances(bf, live, traces) -> None:
-    """A shuffled subset of recorded instances gives the live teacher's values on them; a new graph is
-    refused in one line."""
+    """A shuffled subset of recorded instances gives the live teacher's values on them (up to float
+    rounding: a batch of other graphs may round differently); a new graph is refused in one line."""
     teacher = open_teacher(traces, bf)
     graphs = teacher.instances.held_out[::-1][:3] + teacher.instances.distill[5:7]
     got, want = teacher.run(batch_graphs(graphs)), live.run(batch_graphs(graphs))
     for name in bf.outputs:
-        assert torch.equal(got.outputs[name], want.outputs[name])
+        assert torch.allclose(got.outputs[name], want.outputs[name], rtol=1e-5, atol=1e-5)
     assert len(got.embeddings) == len(want.embeddings)
     for g_e, w_e in zip(got.embeddings, want.embeddings, strict=True):
         assert torch.allclose(g_e, w_e, atol=1e-5)

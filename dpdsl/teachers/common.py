@@ -164,12 +164,14 @@ def head_loss(out: torch.Tensor, target: torch.Tensor, f: FieldSpec, value_weigh
 
 
 def spec_relations(spec: SpecIR) -> list[str]:
-    """Relations the spec's views (and output aggregates) use, in order of appearance."""
+    """Edge relations the spec's views (and output aggregates) use, in order of appearance. A relation
+    over all nodes has no edges to pass messages along: teachers see it only through the outputs the
+    spec computes from their decoded states."""
     rels: list[str] = []
     exprs = [v.agg for v in spec.views.values()] + [o.expr for o in spec.outputs.values()]
     for e in exprs:
         for sub in A.walk(e):
-            if isinstance(sub, A.Agg) and sub.relation not in rels:
+            if isinstance(sub, A.Agg) and sub.relation not in rels and not RELATIONS[sub.relation].over_all:
                 rels.append(sub.relation)
     return rels
 
@@ -181,7 +183,7 @@ def pointer_outputs(spec: SpecIR) -> dict[str, str]:
         if o.type.kind != NODE:
             continue
         for sub in A.walk(o.expr):
-            if isinstance(sub, A.Agg) and sub.agg in ("argmin", "argmax"):
+            if isinstance(sub, A.Agg) and sub.agg in ("argmin", "argmax") and not RELATIONS[sub.relation].over_all:
                 out[name] = sub.relation
                 break
     return out
