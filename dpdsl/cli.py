@@ -74,15 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = t.add_parser("train", help="train a teacher on a spec's reference trajectories")
     p.add_argument("spec")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--arch", default="aligned", choices=["aligned", "transformer"])
+    p.add_argument("--arch", default="aligned", help="aligned (default) or transformer (docs/teachers.md)")
     p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--samples", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="default 30")
+    p.add_argument("--samples", type=int, default=None, help="training graphs (default 1000)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 32")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--decoder", default="wide", choices=["wide", "embedding"],
-                   help="aligned only: 'embedding' makes every head a linear read-out of the embedding")
-    p.add_argument("--value-weight", type=float, default=1.0,
-                   help="aligned only: weight of the numeric value loss (the real-valued zoo uses 100)")
+    p.add_argument("--decoder", default=None, choices=["wide", "embedding"],
+                   help="aligned only: 'embedding' makes every head a linear read-out of the embedding "
+                        "(default: embedding if a state is real-valued, else wide)")
+    p.add_argument("--value-weight", type=float, default=None,
+                   help="aligned only: weight of the numeric value loss (default: 100 if a state is "
+                        "real-valued, else 1)")
     p.add_argument("--force", action="store_true")
     p = t.add_parser("eval", help="accuracy of a teacher against the reference executor")
     p.add_argument("checkpoint")

@@ -55,15 +55,18 @@ def evaluate_model(spec: SpecIR, run, sizes: list[int], *, graphs: int, seed: in
 
 
 def cli_main(args) -> int:
-    from dpdsl.preflight import eval_sizes, open_teacher
+    from dpdsl.preflight import eval_sizes
     from dpdsl.seal import describe
     from dpdsl.student import load_student
+    from dpdsl.teachers.load import needs_model, open_teacher
 
     student = load_student(args.student, allow_modified=args.allow_modified)
     spec = student.spec
     sizes = eval_sizes(args)
     teacher = (open_teacher(args.teacher, spec, trust_code=args.trust_code, modules=args.teacher_module)
                if args.teacher else None)  # before the slow part
+    if teacher is not None:
+        needs_model(teacher, args.teacher, "dpdsl eval (graphs of every size)")
     note = describe(student.seal_status, args.student)
     if note:
         print(note, file=sys.stderr)

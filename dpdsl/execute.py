@@ -12,7 +12,7 @@ are over rounds and over the (few) nodes of an expression tree.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -359,7 +359,7 @@ class _Run:
         return False
 
     def finish(self, views_current: bool, traj: list, vtraj: list) -> RunResult:
-        ctx, n, spec = self.ctx, self.n, self.spec
+        ctx, spec = self.ctx, self.spec
         rounds = self.rounds
         if not spec.rounds.fixpoint:
             caps = torch.zeros(ctx.graph.num_graphs, dtype=torch.float64).scatter_reduce(
@@ -369,8 +369,7 @@ class _Run:
         if not views_current:  # stopped on the cap, not at a fixpoint: would one more round change anything?
             compute_views(ctx, self.view_fns)
             capped = self.still_changing()
-        outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
-                   for name, o in spec.outputs.items()}
+        outputs = evaluate_outputs(ctx, compiler=self.compiler)
         return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj, capped)
 
     def still_changing(self) -> torch.Tensor:
@@ -382,6 +381,27 @@ class _Run:
             moved |= _differs(val, ctx.state[name])
         return torch.zeros(ctx.graph.num_graphs, dtype=torch.bool).index_put_(
             (self.batch[moved],), torch.tensor(True))
+
+
+def evaluate_outputs(ctx: Context, names: Iterable[str] | None = None,
+                     compiler: NodeEvaluator | None = None) -> dict[str, torch.Tensor]:
+    """The spec's output expressions (all, or ``names``) on the context's current state and views: how
+    every run ends, and how teachers' decoded states become outputs (``state_outputs``)."""
+    compiler = compiler or NodeEvaluator(ctx.spec.param_values)
+    n = ctx.graph.num_nodes
+    want = set(ctx.spec.outputs) if names is None else set(names)
+    return {name: _cast(compiler.compile(o.expr)(ctx, n), o.type.kind, n)
+            for name, o in ctx.spec.outputs.items() if name in want}
+
+
+def state_outputs(ctx: Context, state: Mapping[str, torch.Tensor],
+                  names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+    """Outputs computed from a given final state (e.g. a teacher's decoded one): the views on that state,
+    then the output expressions, exactly as the executor finishes a run."""
+    n = ctx.graph.num_nodes
+    ctx.state = {name: _cast(state[name], st.type.kind, n) for name, st in ctx.spec.states.items()}
+    compute_views(ctx)
+    return evaluate_outputs(ctx, names)
 
 
 SERIAL_TEST_FROM = 32768

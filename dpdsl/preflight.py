@@ -1,5 +1,5 @@
-"""Validate before the slow work: flags, output paths and teachers are checked before sampling,
-training or probing starts, so a mistake costs milliseconds and one line, not a run.
+"""Validate before the slow work: flags and output paths are checked before sampling,
+training or probing starts (teachers: ``dpdsl.teachers.load``), so a mistake costs milliseconds and one line.
 
 Each ``check_*_args`` takes the parsed ``argparse`` namespace of one command and raises ``UserError``
 (or ``LimitError``) on the first bad value; the output checks never create anything except a probe
@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dpdsl import limits
-from dpdsl.errors import CheckpointError, UserError
-from dpdsl.exits import first_line
+from dpdsl.errors import UserError
 from dpdsl.fsutil import STUDENT_FILE, refuse_existing
 
 # ------------------------------------------------------------------------------------------- flags
@@ -48,17 +47,6 @@ def float_flag(value: float, flag: str, lo: float, hi: float) -> float:
     if value > hi:
         raise UserError(f"{flag} must be <= {hi:g}, got {value:g}")
     return value
-
-
-def check_train_args(args: Any) -> None:
-    """``dpdsl teacher train``'s flags, before any training."""
-    seed(args.seed)
-    int_flag(args.hidden, "--hidden", 8, 8192)
-    if args.epochs is not None:
-        int_flag(args.epochs, "--epochs", 1, 100_000)
-    if args.samples is not None:
-        int_flag(args.samples, "--samples", 1, limit="graphs")
-    float_flag(args.value_weight, "--value-weight", 0.0, 1e6)
 
 
 def check_teacher_eval_args(args: Any) -> None:
@@ -143,57 +131,3 @@ def output_dir(path: str | os.PathLike[str], *, force: bool, flag: str = "-o") -
                         "replaces student directories")
     _probe_writable(_nearest_existing(p.absolute()), p)
     return p
-
-
-# ----------------------------------------------------------------------------------------- teachers
-
-
-def open_teacher(path: str, spec: Any, *, trust_code: bool, modules: list[str] | None = None) -> Any:
-    """Load a zoo checkpoint or (``.json``) an adapter teacher, then make sure it runs and is finite."""
-    from dpdsl.teachers.checkpoint import load_teacher
-
-    if str(path).endswith(".json"):
-        from dpdsl.teachers.adapter import load_user_teacher_config
-
-        teacher = load_user_teacher_config(path, spec, trust_code=trust_code, modules=modules or [])
-        probe_teacher(teacher, spec, path, user=True)
-    else:
-        teacher = load_teacher(path, spec)
-        probe_teacher(teacher, spec, path, user=False)
-    return teacher
-
-
-def probe_teacher(teacher: Any, spec: Any, where: str, *, user: bool) -> None:
-    """Run the teacher on a few sampled graphs: a forged config or NaN weights fail here, in a
-    second, rather than in the probes after minutes of distillation."""
-    import torch
-
-    from dpdsl.graphs.core import batch_graphs
-    from dpdsl.sampling import sample_graphs
-
-    if spec.sample is None:
-        return
-    batch = batch_graphs(sample_graphs(spec, 4, 0))
-    try:
-        with torch.no_grad():
-            out = teacher.run(batch)
-    except UserError:
-        raise
-    except Exception as err:  # noqa: BLE001 - a checkpoint's config or a user's model: not our bug
-        what = "the user teacher" if user else "the checkpoint"
-        raise CheckpointError(f"{where}: {what} fails on a sample graph of spec '{spec.name}' "
-                              f"({type(err).__name__}: {first_line(str(err))})") from None
-    check_finite_output(out, where)
-
-
-def check_finite_output(out: Any, where: str) -> None:
-    """Embeddings must be finite and outputs free of NaN (infinity is a legal DP value)."""
-    import torch
-
-    for k, h in enumerate(out.embeddings):
-        if not bool(torch.isfinite(h).all()):
-            raise CheckpointError(f"{where}: the teacher emits non-finite embeddings (step {k}); "
-                                  "refusing to distil it (NaN weights or a diverged model?)")
-    for name, v in out.outputs.items():
-        if v.is_floating_point() and bool(torch.isnan(v).any()):
-            raise CheckpointError(f"{where}: the teacher's output '{name}' contains NaN")

@@ -30,7 +30,8 @@ TRANSFORMER = {"epochs": 40, "samples": 400, "lr": 1e-3, "batch_size": 32, "hidd
 # LRH probes can see it), a 100x value-loss weight (values precise to well inside the 1e-2 tolerance) and
 # a longer schedule. The first recipe (wide decoder, 30 epochs, 300-400 graphs) reached 95.4-97.6 % on
 # these four, and the Bellman-Ford one's embedding did not carry its transition's decision.
-REAL_VALUED = {"samples": 600, "epochs": 60, "decoder": "embedding", "value_weight": 100.0}
+# (The decoder and value weight are now TeacherConfig's defaults for real-valued states.)
+REAL_VALUED = {"samples": 600, "epochs": 60}
 OVERRIDES: dict[str, dict] = {name: REAL_VALUED for name in
                               ("bellman_ford", "dag_shortest_paths", "mwis_tree", "widest_path")}
 # evaluation: (label, size multiplier, graphs); None = the spec's own sample sizes
@@ -45,6 +46,7 @@ def _job(args: tuple[str, str, bool]) -> dict:
     torch.set_num_threads(1)
     from dpdsl.api import load_spec
     from dpdsl.teachers.checkpoint import load_teacher, save_teacher
+    from dpdsl.teachers.config import TeacherConfig
     from dpdsl.teachers.train import evaluate_teacher, train_teacher
 
     spec = load_spec(ROOT / "specs" / f"{spec_name}.dp")
@@ -59,8 +61,8 @@ def _job(args: tuple[str, str, bool]) -> dict:
         kw = dict(ALIGNED if arch == "aligned" else TRANSFORMER)
         kw.update(OVERRIDES.get(f"{spec_name}{suffix}", {}))
         with log.open("w") as fh:
-            teacher, metrics = train_teacher(spec, arch=arch, seed=SEED, progress=False,
-                                             log=lambda s: (fh.write(s + "\n"), fh.flush()), **kw)
+            teacher, metrics = train_teacher(spec, TeacherConfig(arch=arch, seed=SEED, **kw), progress=False,
+                                             log=lambda s: (fh.write(s + "\n"), fh.flush()))
     if hasattr(teacher, "max_steps"):
         teacher.max_steps = EVAL_MAX_STEPS
     hi = spec.sample.nodes[1]

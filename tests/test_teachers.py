@@ -23,6 +23,7 @@ from dpdsl.sampling import sample_graphs
 from dpdsl.teachers import Teacher, TeacherOutput
 from dpdsl.teachers.adapter import load_user_teacher, load_user_teacher_config
 from dpdsl.teachers.checkpoint import checkpoint_info, load_teacher, save_teacher
+from dpdsl.teachers.config import TeacherConfig
 from dpdsl.teachers.train import evaluate_teacher, init_teacher, train_teacher
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +43,8 @@ def bf():
 @pytest.fixture(scope="module")
 def tiny(reach):
     """A small aligned teacher trained in a few seconds."""
-    return train_teacher(reach, hidden=32, epochs=4, samples=60, val_samples=16, seed=3, progress=False,
-                         lr=3e-3, batch_size=16)
+    return train_teacher(reach, TeacherConfig(hidden=32, epochs=4, samples=60, val_samples=16, seed=3, lr=3e-3,
+                                              batch_size=16), progress=False)
 
 
 def _batch(spec, count=4, seed=11, nodes=None):
@@ -66,10 +67,10 @@ def test_tiny_teacher_beats_trivial_baseline(reach, tiny) -> None:
 
 
 def test_same_seed_same_weights(reach) -> None:
-    kw = dict(hidden=16, epochs=1, samples=12, val_samples=4, progress=False, batch_size=8)
-    a, _ = train_teacher(reach, seed=7, **kw)
-    b, _ = train_teacher(reach, seed=7, **kw)
-    c, _ = train_teacher(reach, seed=8, **kw)
+    kw = dict(hidden=16, epochs=1, samples=12, val_samples=4, batch_size=8)
+    a, _ = train_teacher(reach, TeacherConfig(seed=7, **kw), progress=False)
+    b, _ = train_teacher(reach, TeacherConfig(seed=7, **kw), progress=False)
+    c, _ = train_teacher(reach, TeacherConfig(seed=8, **kw), progress=False)
     sa, sb, sc = a.net.state_dict(), b.net.state_dict(), c.net.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
@@ -80,8 +81,8 @@ def test_same_seed_same_weights(reach) -> None:
 
 @pytest.mark.parametrize("arch, decoder", [("aligned", "wide"), ("aligned", "embedding"), ("transformer", "")])
 def test_contract_shapes_zoo(bf, arch: str, decoder: str) -> None:
-    kw = {"decoder": decoder} if decoder else {}
-    teacher = init_teacher(bf, arch=arch, hidden=32, samples=8, layers=3, **kw)
+    kw = {"decoder": decoder} if decoder else {"layers": 3}
+    teacher = init_teacher(bf, TeacherConfig(arch=arch, hidden=32, **kw), samples=8)
     g = _batch(bf)
     out = teacher.run(g)
     if decoder == "embedding":  # bounded embeddings, and every head a linear read-out of them alone
@@ -132,8 +133,8 @@ def test_contract_user_adapter_example(reach, tmp_path: Path) -> None:
 
 
 def test_embedding_decoder_checkpoint_roundtrip(bf, tmp_path: Path) -> None:
-    teacher, metrics = train_teacher(bf, hidden=16, epochs=1, samples=12, val_samples=4, progress=False,
-                                     batch_size=8, decoder="embedding", value_weight=100.0)
+    teacher, metrics = train_teacher(bf, TeacherConfig(hidden=16, epochs=1, samples=12, val_samples=4, batch_size=8,
+                                                       decoder="embedding", value_weight=100.0), progress=False)
     path = save_teacher(teacher, tmp_path / "t.safetensors", metrics)
     loaded = load_teacher(path, bf)
     assert loaded.net.decoder == "embedding" and checkpoint_info(path)["config"]["value_weight"] == 100.0

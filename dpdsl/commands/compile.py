@@ -12,8 +12,9 @@ def compile_main(args) -> int:
     from dpdsl.distill.pipeline import CompileConfig, compile_student
     from dpdsl.distill.report import render_text, write_student_dir
     from dpdsl.fsutil import write_dir_atomic
-    from dpdsl.preflight import open_teacher, output_dir
+    from dpdsl.preflight import output_dir
     from dpdsl.student import dumps_student
+    from dpdsl.teachers.load import open_teacher
 
     spec = load_spec(args.spec)
     # flags (validated by the config), output directory and teacher before the slow part

@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from dpdsl.errors import UserError
 from dpdsl.preflight import float_flag, int_flag, seed
+from dpdsl.seeds import stream_seed
 
 METHODS = ("lrh", "cart")
 FAITHFULNESS = ("noise-aware", "strict")
@@ -75,8 +74,7 @@ class CompileConfig:
 
     def stream(self, name: str, *key: int) -> int:
         """The integer seed of the named random stream (optionally sub-keyed, e.g. by verify scale)."""
-        ss = np.random.SeedSequence(self.seed, spawn_key=(STREAMS.index(name), *key))
-        return int(ss.generate_state(1, np.uint32)[0])
+        return stream_seed(self.seed, STREAMS, name, *key)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}

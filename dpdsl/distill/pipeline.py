@@ -31,9 +31,10 @@ from dpdsl.fsutil import library_versions
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 from dpdsl.student import FieldTree, Student, prune_features
-from dpdsl.teachers.contract import Teacher
+from dpdsl.teachers.contract import Instances, Teacher, fixed_instances
 
-__all__ = ["CompileConfig", "CompileResult", "FieldFit", "compile_student", "file_sha256", "fit_field"]
+__all__ = ["CompileConfig", "CompileResult", "FieldFit", "compile_instances", "compile_student", "file_sha256",
+           "fit_field"]
 
 
 @dataclass
@@ -73,13 +74,20 @@ def file_sha256(path: str | Path) -> str:
 # --- the whole job ----------------------------------------------------------------------------------
 
 
+def compile_instances(spec: SpecIR, cfg: CompileConfig) -> Instances:
+    """The graphs a compile runs its teacher on, unless the teacher fixes them (recorded traces do)."""
+    return Instances(sample_graphs(spec, cfg.samples, cfg.stream("sample")),
+                     sample_graphs(spec, cfg.verify_graphs[0], cfg.stream("held_out")))
+
+
 def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teacher_path: str | None = None,
                     progress: Callable[[str], None] | None = None) -> CompileResult:
     """Distil ``teacher`` into a decision-tree student for ``spec``."""
     torch.manual_seed(cfg.seed)
     st = _Stages(progress)
     with st.stage("sample"):
-        graphs = sample_graphs(spec, cfg.samples, cfg.stream("sample"))
+        inst = fixed_instances(teacher) or compile_instances(spec, cfg)
+        graphs = inst.distill
     with st.stage("teacher run"):
         run = run_teacher(spec, teacher, graphs)
     with st.stage("features + dataset"):
@@ -93,14 +101,15 @@ def compile_student(spec: SpecIR, teacher: Teacher, cfg: CompileConfig, *, teach
         student = Student(spec, {name: FieldTree(*prune_features(data[name].features, f.tree))
                                  for name, f in fits.items()})
     with st.stage("verify"):
-        ver = teacher_fidelity(spec, student, teacher, cfg)
+        ver = teacher_fidelity(spec, student, teacher, cfg, inst.held_out)
         if all(s.reference is not None for s in spec.states.values()):
             reference_check(spec, student, cfg, ver)
     dec = decide(fits, data, ver, run.init_agreement, run.label_source, cfg)
     report = _report(student, fits, data, run, teacher, ver.report, dec, cfg)
     if ver.counterexample:
         report["verification"]["counterexample"] = ver.counterexample
-    student.meta = {"provenance": _provenance(teacher, teacher_path, data, cfg), "report": report}
+    student.meta = {"provenance": _provenance(teacher, teacher_path, data, cfg, len(graphs)),
+                   "report": report}
     with st.stage("certify"):  # z3 proof against the reference (dpdsl verify); report is in meta too
         from dpdsl.certify.prove import certify
 
@@ -127,13 +136,14 @@ def _report(student: Student, fits: dict[str, FieldFit], data: dict, run: Teache
     }
 
 
-def _provenance(teacher: Teacher, teacher_path: str | None, data: dict, cfg: CompileConfig) -> dict[str, Any]:
+def _provenance(teacher: Teacher, teacher_path: str | None, data: dict, cfg: CompileConfig,
+                graphs: int) -> dict[str, Any]:
     return {
         "teacher_sha256": file_sha256(teacher_path) if teacher_path else None,
         "teacher_arch": teacher.arch,
         "seed": cfg.seed,
         "config": cfg.to_json(),
-        "distillation_graphs": cfg.samples,
+        "distillation_graphs": graphs,
         "transition_samples": {k: d.size for k, d in data.items()},
         "versions": library_versions(),
     }

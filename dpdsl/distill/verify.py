@@ -40,10 +40,11 @@ def _training_nodes(spec: SpecIR) -> tuple[int, int]:
     return spec.sample.nodes if spec.sample else (4, 16)
 
 
-def teacher_fidelity(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig) -> Verification:
-    """Output agreement with the teacher on held-out graphs; with a reference, who is wrong where."""
+def teacher_fidelity(spec: SpecIR, student: Student, teacher: Teacher, cfg: CompileConfig,
+                     held: list[Graph]) -> Verification:
+    """Output agreement with the teacher on the held-out graphs; with a reference, who is wrong where."""
     lo, hi = _training_nodes(spec)
-    hb = batch_graphs(sample_graphs(spec, cfg.verify_graphs[0], cfg.stream("held_out")))
+    hb = batch_graphs(held)
     with torch.no_grad():
         tout = teacher.run(hb)
     sres = student.run(hb)

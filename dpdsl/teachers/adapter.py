@@ -16,9 +16,11 @@ The model is called as ``model(graph)`` with a ``dpdsl.graphs.Graph`` (possibly 
 union with ``graph.batch``), or through ``call`` (an import path of ``fn(model, graph)``) when its
 forward wants something else, e.g. PyG tensors. It returns a dict ``{output name: per-node tensor}``
 (bool outputs as bools or probabilities, numbers as floats, node outputs as graph-local ids) or a
-tuple ``(outputs, states)`` with per-step decoded states. A JSON file with the same keys
-(``load_user_teacher_config``) is the CLI-friendly form. Importing the model runs its module's code,
-so an adapter is code: it needs ``trust_code=True`` (``--trust-code``, or ``DPDSL_TRUST_CODE=1``), and
+tuple ``(outputs, states)`` with per-step decoded states (a list, one ``{state field: per-node
+tensor}`` per step, ``states[0]`` the init); outputs left out of the dict are then computed from the
+final state with the spec's output expressions (``dpdsl.teachers.outputs``; docs/teachers.md). A JSON
+file with the same keys (``load_user_teacher_config``) is the CLI-friendly form. Importing the model runs its module's
+code, so an adapter is code: it needs ``trust_code=True`` (``--trust-code``, or ``DPDSL_TRUST_CODE=1``), and
 a JSON may only name a ``.py`` file next to it or an installed module the caller names explicitly
 (``--teacher-module``). dpdsl checkpoints never name code to import.
 """
@@ -44,7 +46,7 @@ from dpdsl.exits import first_line
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.teachers.contract import TeacherOutput
-from dpdsl.types import BOOL
+from dpdsl.teachers.outputs import complete_outputs, encode_states
 
 TRUST_ENV = "DPDSL_TRUST_CODE"
 CONFIG_KEYS = ("model", "weights", "embedding_modules", "init_kwargs", "call")
@@ -192,21 +194,17 @@ class UserTeacher:
                 h.remove()
         states = None
         if isinstance(result, tuple):
-            result, states = result
+            if len(result) != 2:
+                raise UserError(f"the model returned a tuple of {len(result)}; expected (outputs, states)")
+            result, raw_states = result
+            if raw_states is not None:
+                if not isinstance(raw_states, (list, tuple)):
+                    raise UserError(f"the model's states are {type(raw_states).__name__}; expected a list with "
+                                    "one dict of state fields per step")
+                states = encode_states(self.spec, raw_states, graph.num_nodes, "the user teacher")
         if not isinstance(result, dict):
             raise UserError(f"the model returned {type(result).__name__}; expected a dict of outputs")
-        outputs = {}
-        for name, o in self.spec.outputs.items():
-            if name not in result:
-                raise UserError(f"the model returned no output '{name}' (got: {', '.join(result)})")
-            try:
-                v = torch.as_tensor(result[name]).detach().reshape(-1)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise UserError(f"the model's output '{name}' is not a tensor ({err})") from None
-            if o.type.kind == BOOL:
-                outputs[name] = v if v.dtype == torch.bool else v.to(torch.float64) > 0.5
-            else:
-                outputs[name] = v.to(torch.float64)
+        outputs = complete_outputs(self.spec, graph, result, states, "the user teacher")
         out = TeacherOutput(outputs, captured, states)
         try:
             out.check(graph.num_nodes)

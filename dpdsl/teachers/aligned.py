@@ -25,6 +25,8 @@ transition, and it keeps outputs consistent with ``states``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -34,8 +36,13 @@ from dpdsl.registry import AGGREGATORS
 from dpdsl.teachers.common import (
     FieldSpec,
     Prepared,
+    TrainBatch,
+    TrainItem,
+    cat_states,
+    collate,
     decode_head,
     encode_values,
+    head_loss,
     outputs_from_state,
     per_graph_any,
     prepare,
@@ -350,3 +357,60 @@ class AlignedTeacher:
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
+
+
+# --- training (teacher-forced: one sample per (graph, round t-1 -> round t) pair) ------------------
+
+
+def pointer_loss(net: AlignedNet, name: str, h: torch.Tensor, b: TrainBatch, target_local: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over each node's candidates (relation neighbours + itself)."""
+    n = h.shape[0]
+    local_id = torch.arange(n) - b.offsets[b.batch]
+    cand, owner, score = net.pointer_scores(name, h, b.rel, b.edge_x, local_id)
+    target = target_local.long() + b.offsets[b.batch]
+    mx = torch.full((n,), -math.inf).scatter_reduce(0, owner, score.detach(), "amax")
+    lse = mx + torch.log(torch.zeros(n).index_add(0, owner, torch.exp(score - mx[owner])))
+    hit = cand == target[owner]
+    tscore = torch.full((n,), -math.inf).scatter_reduce(
+        0, owner, torch.where(hit, score, torch.full_like(score, -math.inf)), "amax")
+    ok = mask & torch.isfinite(tscore)
+    if not ok.any():
+        return torch.zeros(())
+    return (lse[ok] - tscore[ok]).mean()
+
+
+def _noisy(sx: torch.Tensor, net: AlignedNet, noise: float, gen: torch.Generator) -> torch.Tensor:
+    """Perturb the finite real-valued state features so free running tolerates its own small errors."""
+    col = 0
+    for f in net.state_fields:
+        if f.kind == "real":  # value/scale column of a real field; ints are rounded when decoded
+            fin = sx[:, col + 1] + sx[:, col + 2] == 0
+            eps = torch.randn(sx.shape[0], generator=gen) * noise
+            sx[:, col] = sx[:, col] + torch.where(fin, eps, torch.zeros_like(eps))
+        col += f.width
+    return sx
+
+
+def training_loss(teacher: AlignedTeacher, items: list[TrainItem], chunk: list[tuple[int, int]], cfg,
+                  gen: torch.Generator) -> torch.Tensor:
+    """State-head losses of round t from the reference state of round t - 1 (``t == -1``: the final
+    state onto itself, which trains the pointer heads and fixpoint stability)."""
+    net = teacher.net
+    its = [items[g] for g, _ in chunk]
+    b = collate(its, net.relations)
+    last = [t == -1 for _g, t in chunk]
+    pairs = list(zip([t for _g, t in chunk], its, strict=True))
+    sx = torch.cat([it.traj_x[-1] if t == -1 else it.traj_x[t - 1] for t, it in pairs])
+    if cfg.noise > 0:
+        sx = _noisy(sx, net, cfg.noise, gen)
+    h, out = net.step(b.node_x, sx, b.rel, b.edge_x)
+    nxt = [it.traj[-1] if t == -1 else it.traj[t] for t, it in pairs]
+    target = cat_states(nxt, [f.name for f in net.state_fields])
+    loss = sum(head_loss(out[f.name], target[f.name], f, cfg.value_weight) for f in net.state_fields)
+    if net.pointers:
+        mask = torch.repeat_interleave(torch.tensor(last), torch.tensor([it.prep.num_nodes for it in its]))
+        outs = cat_states([it.outputs for it in its], list(net.pointers))
+        for name in net.pointers:
+            loss = loss + pointer_loss(net, name, h, b, outs[name], mask)
+    return loss  # type: ignore[return-value]

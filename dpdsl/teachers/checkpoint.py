@@ -24,14 +24,12 @@ from dpdsl import limits
 from dpdsl.errors import CheckpointError, UserError
 from dpdsl.fsutil import library_versions, write_bytes_atomic
 from dpdsl.ir import SpecIR
-from dpdsl.teachers.aligned import AlignedNet, AlignedTeacher
+from dpdsl.teachers.archs import ARCHS
 from dpdsl.teachers.contract import Teacher
-from dpdsl.teachers.transformer import TransformerNet, TransformerTeacher
 
 FORMAT = "dpdsl-teacher"
 FORMAT_VERSION = 1
 META_KEY = "dpdsl"
-ARCHS = {"aligned": (AlignedNet, AlignedTeacher), "transformer": (TransformerNet, TransformerTeacher)}
 REQUIRED = ("format", "format_version", "arch", "config", "spec_name", "spec_hash", "spec_source")
 MAX_HEADER = 100 * 1024 * 1024
 
@@ -83,16 +81,17 @@ def save_teacher(teacher: Teacher, path: str | Path, metrics: dict | None = None
     return write_bytes_atomic(p, data, force=True)  # existence was checked above
 
 
-def _read(path: str | Path) -> tuple[bytes, dict, dict]:
-    """Raw bytes, the parsed safetensors header and our JSON header, validated structurally."""
+def read_container(path: str | Path, what: str = "checkpoint") -> tuple[bytes, dict, dict]:
+    """Raw bytes, the parsed safetensors header and our JSON header (a JSON object), validated
+    structurally; shared by teacher checkpoints and recorded traces (``dpdsl.teachers.traces``)."""
     p = Path(path)
-    limits.check_file_size(p, "checkpoint_bytes", f"{p}: the checkpoint")
+    limits.check_file_size(p, "checkpoint_bytes", f"{p}: the {what}")
     try:
         data = p.read_bytes()
     except OSError as err:
-        raise CheckpointError(f"cannot read checkpoint {p}: {err.strerror}") from None
+        raise CheckpointError(f"cannot read {what} {p}: {err.strerror}") from None
     if len(data) < 8:
-        raise CheckpointError(f"{p} is not a safetensors checkpoint (only {len(data)} bytes)")
+        raise CheckpointError(f"{p} is not a safetensors {what} (only {len(data)} bytes)")
     (hlen,) = struct.unpack("<Q", data[:8])
     if data[8:9] != b"{" or hlen > MAX_HEADER:
         kind = "a pickle (e.g. torch.save output)" if data[:1] == b"\x80" or data[:2] == b"PK" else "not safetensors"
@@ -119,6 +118,19 @@ def _read(path: str | Path) -> tuple[bytes, dict, dict]:
         raise CheckpointError(f"{p} has a corrupt dpdsl header (not JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{p} has a corrupt dpdsl header (not a JSON object)")
+    return data, st_header, header
+
+
+def container_format(path: str | Path) -> str | None:
+    """The ``format`` of a dpdsl safetensors file (``dpdsl-teacher``, ``dpdsl-traces``), or None."""
+    fmt = read_container(path)[2].get("format")
+    return fmt if isinstance(fmt, str) else None
+
+
+def _read(path: str | Path) -> tuple[bytes, dict, dict]:
+    """A teacher checkpoint's container, with the teacher header's fields checked."""
+    p = Path(path)
+    data, st_header, header = read_container(p)
     missing = [k for k in REQUIRED if k not in header]
     if missing:
         raise CheckpointError(f"{p} header lacks field(s): {', '.join(missing)}")
@@ -257,7 +269,7 @@ def load_teacher(path: str | Path, spec: SpecIR | None = None) -> Teacher:
     if hashlib.sha256(header["spec_source"].encode()).hexdigest() != header["spec_hash"]:
         raise CheckpointError(f"{p}: its header is inconsistent (the stored spec text does not hash to its "
                               "spec_hash)")
-    net_cls, teacher_cls = ARCHS[header["arch"]]
+    net_cls, teacher_cls = ARCHS[header["arch"]].net, ARCHS[header["arch"]].teacher
     _check_config(p, header["config"])
     _check_config_fits(p, header["config"], spec)
     _check_size(p, net_cls, header["config"], len(data) - 8 - struct.unpack("<Q", data[:8])[0])

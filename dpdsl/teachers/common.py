@@ -9,11 +9,12 @@ is computed with the reference executor's own machinery, never re-implemented he
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from dpdsl.execute import Context, compute_views, evaluate, make_context
+from dpdsl.execute import Context, evaluate, make_context, state_outputs
 from dpdsl.expr import nodes as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
@@ -234,20 +235,8 @@ def prepare(spec: SpecIR, graph: Graph, node_fields: list[FieldSpec], edge_field
 
 def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tensor],
                        skip: set[str]) -> dict[str, torch.Tensor]:
-    """Evaluate the spec's (known) output expressions on a decoded final state with the executor."""
-    ctx = prep.ctx
-    ctx.state = dict(state)
-    compute_views(ctx)
-    out = {}
-    n = prep.num_nodes
-    for name, o in spec.outputs.items():
-        if name in skip:
-            continue
-        v = evaluate(o.expr, ctx)
-        if v.dim() == 0 or v.shape[0] != n:
-            v = v.expand(n).clone()
-        out[name] = v.to(torch.bool) if o.type.kind == BOOL else v.to(torch.float64)
-    return out
+    """The spec's (known) output expressions on a decoded final state, by the executor (``state_outputs``)."""
+    return state_outputs(prep.ctx, state, [name for name in spec.outputs if name not in skip])
 
 
 def states_changed(new: dict[str, torch.Tensor], old: dict[str, torch.Tensor],
@@ -263,3 +252,42 @@ def states_changed(new: dict[str, torch.Tensor], old: dict[str, torch.Tensor],
 def per_graph_any(mask: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
     return torch.zeros(num_graphs, dtype=torch.bool).index_put_((batch[mask],), torch.tensor(True),
                                                                 accumulate=False)
+
+
+# --- training batches (shared by every architecture's loss) --------------------------------------
+
+
+@dataclass
+class TrainItem:
+    """One training graph: prepared tensors, trajectory states and their features, final outputs."""
+
+    prep: Prepared
+    traj: list[dict[str, torch.Tensor]]
+    traj_x: list[torch.Tensor]
+    outputs: dict[str, torch.Tensor]
+
+
+@dataclass
+class TrainBatch:
+    node_x: torch.Tensor
+    edge_x: torch.Tensor
+    rel: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    batch: torch.Tensor
+    num_graphs: int
+    offsets: torch.Tensor
+
+
+def collate(items: Sequence[TrainItem], relations: list[str]) -> TrainBatch:
+    """Disjoint union of prepared graphs (relations re-indexed by node offsets)."""
+    sizes = torch.tensor([it.prep.num_nodes for it in items])
+    offsets = torch.cumsum(sizes, 0) - sizes
+    rel = {}
+    for r in relations:
+        rel[r] = (torch.cat([it.prep.rel[r][0] + o for it, o in zip(items, offsets.tolist(), strict=True)]),
+                  torch.cat([it.prep.rel[r][1] + o for it, o in zip(items, offsets.tolist(), strict=True)]))
+    return TrainBatch(torch.cat([it.prep.node_x for it in items]), torch.cat([it.prep.edge_x for it in items]),
+                      rel, torch.repeat_interleave(torch.arange(len(items)), sizes), len(items), offsets)
+
+
+def cat_states(states: Sequence[dict[str, torch.Tensor]], names: list[str]) -> dict[str, torch.Tensor]:
+    return {k: torch.cat([s[k] for s in states]) for k in names}

@@ -71,3 +71,20 @@ class Teacher(Protocol):
     def run(self, graph: Graph) -> TeacherOutput:
         """Run on a graph or a batch (``dpdsl.graphs.batch_graphs``); no gradients are needed."""
         ...
+
+
+@dataclass(frozen=True)
+class Instances:
+    """The graphs a compile runs its teacher on: the distillation graphs (the transition dataset) and the
+    held-out graphs (fidelity to the teacher). A teacher that can only run on fixed instances — recorded
+    traces (``dpdsl.teachers.traces``) — exposes them as its ``instances`` attribute, and the distiller
+    uses them instead of sampling its own."""
+
+    distill: list[Graph]
+    held_out: list[Graph]
+
+
+def fixed_instances(teacher: object) -> Instances | None:
+    """The teacher's own instances if it has them (recorded traces), else None (the distiller samples)."""
+    inst = getattr(teacher, "instances", None)
+    return inst if isinstance(inst, Instances) else None

@@ -17,7 +17,17 @@ from torch import nn
 
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
-from dpdsl.teachers.common import FieldSpec, Prepared, decode_head, encode_values, prepare
+from dpdsl.teachers.common import (
+    FieldSpec,
+    Prepared,
+    TrainItem,
+    cat_states,
+    collate,
+    decode_head,
+    encode_values,
+    head_loss,
+    prepare,
+)
 from dpdsl.teachers.contract import TeacherOutput
 
 ARCH = "transformer"
@@ -176,3 +186,21 @@ class TransformerTeacher:
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
 
+
+
+def training_loss(teacher: TransformerTeacher, items: list[TrainItem], chunk: list[tuple[int, int]], cfg,
+                  gen: torch.Generator) -> torch.Tensor:
+    """Output-head losses from the init state (the transformer never sees a trajectory)."""
+    net = teacher.net
+    its = [items[g] for g, _ in chunk]
+    b = collate(its, net.relations)
+    sx = torch.cat([it.traj_x[0] for it in its])
+    hs = net.forward_layers(b.node_x, sx, b.edge_x, b.rel, b.batch, b.num_graphs)
+    outs = cat_states([it.outputs for it in its], [f.name for f in net.output_fields])
+    loss = torch.zeros(())
+    for f in net.output_fields:
+        if f.name in net.pointers:
+            loss = loss + net.pointer_loss(f.name, hs[-1], b.batch, b.offsets, outs[f.name])
+        else:
+            loss = loss + head_loss(net.output_head(f.name, hs[-1]), outs[f.name], f)
+    return loss

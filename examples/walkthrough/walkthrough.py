@@ -56,10 +56,11 @@ def get_teacher(spec, args: argparse.Namespace, out: Path):
 
     if args.train:
         from dpdsl.teachers.checkpoint import save_teacher
+        from dpdsl.teachers.config import TeacherConfig
         from dpdsl.teachers.train import train_teacher
 
-        teacher, metrics = train_teacher(spec, hidden=args.hidden, epochs=args.epochs, samples=args.train_samples,
-                                         seed=args.seed, threads=args.threads, progress=False,
+        cfg = TeacherConfig(hidden=args.hidden, epochs=args.epochs, samples=args.train_samples, seed=args.seed)
+        teacher, metrics = train_teacher(spec, cfg, threads=args.threads, progress=False,
                                          log=lambda s: print("  " + s, flush=True))
         path = out / f"{spec.name}.safetensors"
         save_teacher(teacher, path, metrics)
