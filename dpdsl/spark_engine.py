@@ -58,7 +58,8 @@ def session(master: str = "local[2]") -> Any:
     from pyspark.sql import SparkSession
 
     b = (SparkSession.builder.master(master).appName("dpdsl")
-         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+         .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
     if master.startswith("local"):
         b = b.config("spark.driver.memory", "4g")
     try:
