@@ -106,7 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-depth", type=int, default=3)
     p.add_argument("--tau", type=float, default=0.5,
                    help="LRH threshold on held-out 1 - R^2 for a feature to count as represented")
-    p.add_argument("--fidelity", type=float, default=0.99, help="required agreement with the teacher")
+    p.add_argument("--fidelity", type=float, default=0.99,
+                   help="agreement with the teacher that needs no explanation (below it: see --faithfulness)")
+    p.add_argument("--faithfulness", choices=["noise-aware", "strict"], default="noise-aware",
+                   help="noise-aware: lower fidelity passes when the residual is teacher noise (no represented "
+                        "pattern, at most --max-noise); strict: lower fidelity fails")
+    p.add_argument("--max-noise", type=float, default=0.1,
+                   help="noise-aware: the most teacher noise (upper 95%% bound of the disagreement rate) allowed")
     p.add_argument("--keep-unfaithful", action="store_true")
     p.add_argument("--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -166,7 +172,7 @@ def _print_check(spec) -> None:
 
 def _cmd_run(args) -> int:
     from dpdsl.api import load_spec
-    from dpdsl.execute import run_reference, to_jsonable
+    from dpdsl.execute import round_cap_warning, run_reference, to_jsonable
     from dpdsl.graphs.core import batch_graphs, unbatch_nodes
     from dpdsl.graphs.io import load_graph
     from dpdsl.graphs.validate import validate_graph
@@ -189,25 +195,31 @@ def _cmd_run(args) -> int:
     if args.graph:
         g = load_graph(args.graph)
         graphs = [validate_graph(g, kind=spec.graph_kind,
-                                 node_inputs={k: v.type for k, v in spec.node_inputs.items()},
-                                 edge_inputs={k: v.type for k, v in spec.edge_inputs.items()},
+                                 node_inputs=spec.input_types("node"), edge_inputs=spec.input_types("edge"),
                                  symmetrize=args.symmetrize, name=args.graph)]
     else:
         from dpdsl.sampling import sample_graphs
 
         graphs = sample_graphs(spec, args.sample, args.seed)
+    warning = None
     if args.engine == "spark":
         runs = _spark_runs(args, spec, student, graphs)
+        hit = [i for i, r in enumerate(runs) if r[2]]
+        if hit:
+            warning = f"graph {hit[0]} stopped on its round cap while states were still changing"
     else:
         batch = batch_graphs(graphs)
         res = (student.run(batch, max_rounds=args.max_rounds) if student is not None
                else run_reference(spec, batch, max_rounds=args.max_rounds))
-        runs = [({k: unbatch_nodes(v, batch)[i] for k, v in res.outputs.items()}, int(res.rounds[i]))
-                for i in range(len(graphs))]
+        runs = [({k: unbatch_nodes(v, batch)[i] for k, v in res.outputs.items()}, int(res.rounds[i]),
+                 bool(res.capped[i])) for i in range(len(graphs))]
+        warning = round_cap_warning(res)
     results = []
-    for outputs, rounds in runs:
+    for outputs, rounds, capped in runs:
         outs = {name: to_jsonable(outputs[name], o.type.kind) for name, o in spec.outputs.items()}
-        results.append({"outputs": outs, "rounds": rounds})
+        results.append({"outputs": outs, "rounds": rounds, "capped": capped})
+    if warning:
+        print(f"dpdsl: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results))
     else:
@@ -220,7 +232,7 @@ def _cmd_run(args) -> int:
 
 
 def _spark_runs(args, spec, student, graphs) -> list:
-    """Each graph on Spark (``dpdsl.spark_engine``): (outputs, rounds) per graph."""
+    """Each graph on Spark (``dpdsl.spark_engine``): (outputs, rounds, capped) per graph."""
     from dpdsl import spark_engine as se
 
     spark = se.session(args.spark_master)
@@ -228,7 +240,7 @@ def _spark_runs(args, spec, student, graphs) -> list:
     out = []
     for g in graphs:
         res = se.run_spark(spark, spec, g, trans, max_rounds=args.max_rounds)
-        out.append((res.outputs, int(res.rounds[0])))
+        out.append((res.outputs, int(res.rounds[0]), bool(res.capped[0])))
     return out
 
 

@@ -285,7 +285,7 @@ class SparkRun:
 
     def run(self) -> RunResult:
         S, total = self.initial()
-        last = 0
+        last, moved = 0, 0
         for t in range(1, total + 1):
             nxt, _ = self.round(S, t)
             nxt = nxt.localCheckpoint() if t % CHECKPOINT_EVERY == 0 else nxt.cache()
@@ -295,9 +295,10 @@ class SparkRun:
             if moved == 0:
                 break
             last = t
-        return self.finish(S, last if self.spec.rounds.fixpoint else total)
+        capped = total > 0 and moved > 0  # still changing in the last round the cap allowed
+        return self.finish(S, last if self.spec.rounds.fixpoint else total, capped)
 
-    def finish(self, S: Any, rounds: int) -> RunResult:
+    def finish(self, S: Any, rounds: int, capped: bool = False) -> RunResult:
         spec = self.spec
         S = S.localCheckpoint()  # the outputs' joins would otherwise re-plan the last rounds' lineage
         for name, v in spec.views.items():
@@ -310,7 +311,7 @@ class SparkRun:
         col = {c: torch.from_numpy(pdf[c].to_numpy(_np_dtype(pdf[c].dtype)).copy()) for c in keep}
         outputs = {k: col[f"o_{k}"] for k in spec.outputs}
         final = {k: col[f"s_{k}"] for k in spec.states}
-        return RunResult(outputs, torch.tensor([rounds]), [], final, self.graph)
+        return RunResult(outputs, torch.tensor([rounds]), [], final, self.graph, capped=torch.tensor([capped]))
 
 
 def _dtype(kind: str) -> str:

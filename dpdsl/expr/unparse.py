@@ -58,6 +58,8 @@ class Unparser(N.Visitor[str]):
         rel = RELATIONS.get(e.relation)
         if rel is not None and rel.arrow:
             pair = f"{e.nbr} {rel.arrow} {e.me}" if rel.nbr_first else f"{e.me} {rel.arrow} {e.nbr}"
+        elif rel is not None and rel.over_all and e.me == "v":
+            pair = e.nbr  # ``all u``: the body never reads the node
         else:
             pair = f"{e.nbr} of {e.me}"
         s = f"{e.agg} over {e.relation} {pair} : {self.text(e.body)}"

@@ -35,7 +35,7 @@ _READABLE = {
     "INF": "inf",
     "CMP_OP": "a comparison (< <= > >= == !=)",
     "ADD_OP": "+ or -",
-    "MUL_OP": "* or /",
+    "MUL_OP": "*, /, // or %",
     "ARROW": "-> or --",
     "SITE": "node or edge",
     "LPAR": "(",
@@ -216,8 +216,14 @@ class ToAST(Transformer):
         name, (ty, tpos), expr = c
         return A.ParamDecl(_mpos(meta), str(name), _pos(name), type=ty, type_pos=tpos, expr=expr)
 
+    def state_index(self, meta, c):
+        return _mpos(meta)
+
     def state_decl(self, meta, c):
-        name, (ty, tpos) = c
+        name, index, (ty, tpos) = c
+        if index is not None:  # the hook issue 10 (pair/grid domains) gives a meaning
+            raise _Positioned(f"pair states are not supported yet: 'state {name}[...]' needs indexed domains "
+                              "(issue 10); declare a node state 'state NAME : TYPE'", index)
         return A.StateDecl(_mpos(meta), str(name), _pos(name), type=ty, type_pos=tpos)
 
     def init_decl(self, meta, c):
