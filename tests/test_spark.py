@@ -69,3 +69,11 @@ def test_cli_engine_spark_on_a_student_dir(spark, tmp_path: Path) -> None:
     b = cli("run", tmp_path / "s", "--graph", tmp_path / "g.npz", "--json")
     assert a.code == 0 and b.code == 0, (a.err, b.err)
     assert json.loads(a.out) == json.loads(b.out)
+
+
+def test_spark_backend_handles_every_node_kind() -> None:
+    from dpdsl.expr import nodes as N
+    from dpdsl.expr.spark_backend import SparkColumns
+
+    for kind in N.NODE_KINDS:
+        assert callable(getattr(SparkColumns, "visit_" + kind.__name__, None)), kind.__name__
