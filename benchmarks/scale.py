@@ -69,7 +69,8 @@ def child(args: argparse.Namespace) -> int:
     secs = time.perf_counter() - t
     peak = _status("VmHWM") - before
     rounds = int(out.rounds[0]) if args.solver == "api" else None
-    dist = out.outputs["dist"].numpy() if args.solver == "api" else (out[0] if args.solver == "scipy" else out[0].numpy())
+    dist = {"api": lambda: out.outputs["dist"].numpy(), "scipy": lambda: out[0], "hand": lambda: out[0].numpy()}[
+        args.solver]()
     print(json.dumps({"seconds": secs, "peak_extra_bytes": peak, "rounds": rounds,
                       "reached": int(np.isfinite(dist).sum())}))
     return 0
@@ -115,7 +116,8 @@ def part_one(args: argparse.Namespace, tmp: Path) -> list[str]:
     head = (f"Bellman-Ford, {args.nodes:,} nodes / {args.edges:,} edges (random digraph, seed {args.seed}; "
             f"graph built and saved in {made:.0f} s, file {file.stat().st_size / 2**20:.0f} MiB); torch threads "
             f"{args.threads}")
-    return [head, "", md_table(["solver", "seconds", "peak memory GiB (extra unless noted)", "rounds", "nodes reached"], rows)]
+    cols = ["solver", "seconds", "peak memory GiB (extra unless noted)", "rounds", "nodes reached"]
+    return [head, "", md_table(cols, rows)]
 
 
 def part_two(args: argparse.Namespace) -> list[str]:
