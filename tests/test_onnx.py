@@ -1,8 +1,8 @@
 """ONNX export (``dpdsl export``, ``dpdsl.export``): onnxruntime runs the exported student with outputs
 and round counts equal, bit for bit (any NaN counts as NaN), to the torch student on random graphs of
 the spec's family (plus isolated nodes and larger graphs than the trace saw). The default suite
-exports two specs (~15 s each); ``-m slow`` exports every shipped spec's reference student, a random-tree student and the student
-compiled from its shipped teacher, each on 100 random graphs."""
+exports two specs (~15 s each); ``-m slow`` exports every shipped spec's reference student, a
+random-tree student and the student compiled from its shipped teacher, each on 100 random graphs."""
 
 from __future__ import annotations
 
