@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["lrh", "cart"], default="lrh")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=256, help="distillation graphs to draw")
-    p.add_argument("--beam", type=int, default=16)
+    p.add_argument("--beam", type=int, default=32, help="conjunctions kept per depth (the paper's k)")
     p.add_argument("--max-depth", type=int, default=3)
     p.add_argument("--tau", type=float, default=0.5,
                    help="LRH threshold on held-out 1 - R^2 for a feature to count as represented")

@@ -1,14 +1,13 @@
-"""End-to-end LRH distillation of planted depth-3 trees (Boix-Adsera 2024; notes §6 tests 1 and 3).
+"""End-to-end LRH distillation of planted trees (Boix-Adsera 2024; issues 13 §1 and 15).
 
 (a) a synthetic representation that linearly encodes the planted tree's path conjunctions;
-(b) the hidden activations of a small MLP teacher trained on the planted tree.
-Recovery is judged functionally (agreement), on fresh inputs and on every assignment of the relevant
-predicates, because the smallest equivalent tree may differ structurally from the planted one.
+(b) the hidden activations of an MLP teacher trained on the planted tree (``dpdsl.distill.planted``).
+Recovery is judged exactly (``trees_equivalent``: the same function on every input), because the
+smallest equivalent tree may differ structurally from the planted one.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Iterator
 
@@ -16,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
-from torch import nn
 
-from dpdsl.distill.conjunctions import LRHSearch, evaluate, path_conjunctions
-from dpdsl.distill.treefit import DPTreeSelector
-from dpdsl.tree import Split, Tree, predict, random_tree, to_json
+from dpdsl.distill import probes
+from dpdsl.distill.conjunctions import ROOT, LRHSearch, evaluate, path_conjunctions
+from dpdsl.distill.planted import MLPTeacher, planted_tree, train_mlp_teacher, uniform_bits
+from dpdsl.distill.treefit import DPTreeSelector, LRHTreeDistiller, tree_counterexample, trees_equivalent
+from dpdsl.tree import Leaf, Split, Tree, predict, random_tree, to_json
 
 P, DEPTH, K = 24, 3, 3
 
@@ -38,29 +38,6 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _relevant(t: Tree) -> list[int]:
-    out: set[int] = set()
-    stack = [t]
-    while stack:
-        s = stack.pop()
-        if isinstance(s, Split):
-            out.add(s.pred)
-            stack += [s.if_true, s.if_false]
-    return sorted(out)
-
-
-def _assert_functionally_equal(got: Tree, planted: Tree, rng: np.random.Generator) -> None:
-    """Equal on 20k fresh inputs and on all assignments of the planted tree's predicates."""
-    fresh = rng.random((20000, P)) < 0.5
-    np.testing.assert_array_equal(predict(got, fresh), predict(planted, fresh))
-    rel = _relevant(planted)
-    combos = np.array(list(itertools.product([False, True], repeat=len(rel))), dtype=bool)
-    for fill in range(8):  # a few random fillings of the irrelevant predicates
-        X = rng.random((len(combos), P)) < 0.5
-        X[:, rel] = combos
-        np.testing.assert_array_equal(predict(got, X), predict(planted, X), err_msg=f"filling {fill}")
-
-
 def _distill(
     rep: Callable[[np.ndarray], np.ndarray],
     teacher_label: Callable[[np.ndarray], np.ndarray],
@@ -68,30 +45,34 @@ def _distill(
     beam: int,
     n_probe: int,
     seed: int,
-    alpha: float = 1.0,
+    p: int = P,
+    depth: int = DEPTH,
 ) -> tuple[LRHSearch, DPTreeSelector]:
     """Probe ``rep`` on fresh inputs, then select the tree on other fresh inputs labelled by the teacher."""
-    Xp = rng.random((n_probe, P)) < 0.5
-    search = LRHSearch(beam=beam, max_depth=DEPTH, alpha=alpha, random_state=seed).fit(Xp, rep(Xp))
-    Xd = rng.random((4000, P)) < 0.5
-    E = np.eye(K, dtype=bool)[teacher_label(Xd)]
-    return search, DPTreeSelector(max_depth=DEPTH).fit(Xd, E, search.candidates_)
+    Xp = uniform_bits(n_probe, p, rng)
+    search = LRHSearch(beam=beam, max_depth=depth, random_state=seed).fit(Xp, rep(Xp))
+    Xd = uniform_bits(4000, p, rng)
+    return search, DPTreeSelector(max_depth=depth).fit(Xd, teacher_label(Xd), search.candidates_)
 
 
 # ---------------------------------------------------------------- (a) synthetic representation
 
 
 def _synthetic_rep(
-    planted: Tree, rng: np.random.Generator, noise: int, with_nodes: bool = True
+    planted: Tree, rng: np.random.Generator, noise: int, with_nodes: bool = True, node_noise: float = 0.0,
+    p: int = P,
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """phi(x) = Q [x, AND_u(x) for non-root nodes u, Gaussian noise]: the LRH holds exactly for the
-    planted tree, hidden by a random rotation Q. ``with_nodes=False`` is the negative control."""
+    """phi(x) = Q [x, AND_u(x) for non-root nodes u, Gaussian noise]: the LRH holds for the planted
+    tree, hidden by a random rotation Q; ``node_noise`` adds noise to the deepest nodes' ANDs (a rare
+    conjunction represented only noisily). ``with_nodes=False`` is the negative control."""
     nodes = path_conjunctions(planted)[1:]
-    m = P + len(nodes) + noise
+    m = p + len(nodes) + noise
     Q = np.linalg.qr(rng.normal(size=(m, m)))[0]
+    deepest = np.array([c.n_literals == max(u.n_literals for u in nodes) for c in nodes])
 
     def rep(X: np.ndarray) -> np.ndarray:
         ands = evaluate(X, nodes) if with_nodes else np.zeros((len(X), len(nodes)))
+        ands = ands + node_noise * deepest * rng.normal(size=ands.shape)  # deepest nodes: noisy
         return np.c_[X, ands, rng.normal(size=(len(X), noise))] @ Q
 
     return rep
@@ -105,89 +86,128 @@ def test_planted_synthetic_representation(seed: int, n_probe: int, noise: int) -
     rng = np.random.default_rng(seed)
     planted = random_tree(P, DEPTH, K, rng)
     rep = _synthetic_rep(planted, rng, noise)
-    search, dp = _distill(rep, lambda X: predict(planted, X), rng, beam=8, n_probe=n_probe, seed=seed)
-    nodes = path_conjunctions(planted)
-    missing = [c for c in nodes if c not in search.scores_]
+    search, dp = _distill(rep, lambda X: predict(planted, X), rng, beam=16, n_probe=n_probe, seed=seed)
+    missing = [c for c in path_conjunctions(planted) if c not in search.scores_]
     assert not missing, f"planted nodes never probed: {missing}"
-    assert dp.agreement_ == 1.0
-    _assert_functionally_equal(dp.tree_, planted, rng)
+    assert dp.agreement_ == 1.0 and dp.heldout_agreement_ == 1.0 and dp.faithful_
+    assert trees_equivalent(dp.tree_, planted)
     # probes stay far below the 2^l * C(P, l) conjunctions of depth <= 3
     assert search.n_probes_ < 1500
 
 
 def test_planted_synthetic_negative_control() -> None:
-    """Without the node ANDs in the representation the same beam cannot find the tree."""
+    """Without the node ANDs in the representation the same beam cannot find the tree, and the
+    selector's held-out verdict says so."""
     rng = np.random.default_rng(0)
     planted = random_tree(P, DEPTH, K, rng)
     rep = _synthetic_rep(planted, rng, 40, with_nodes=False)
-    _, dp = _distill(rep, lambda X: predict(planted, X), rng, beam=8, n_probe=3000, seed=0)
-    assert dp.agreement_ < 0.95
+    _, dp = _distill(rep, lambda X: predict(planted, X), rng, beam=16, n_probe=3000, seed=0)
+    assert dp.agreement_ < 0.95 and not dp.faithful_
+    assert tree_counterexample(dp.tree_, planted) is not None
+
+
+def test_deep_rare_conjunction_survives_the_filter() -> None:
+    """A depth-4 planted node represented only noisily scores 1 - R^2 > 0.5 (the old absolute tau cut
+    dropped it); ranked instead of cut it stays a candidate and the tree is recovered exactly."""
+    rng = np.random.default_rng(4)
+    p = 12
+    planted = planted_tree(p, 4, seed=4, distinct_siblings=True)
+    rep = _synthetic_rep(planted, rng, 400, node_noise=0.3, p=p)
+    search, dp = _distill(rep, lambda X: predict(planted, X), rng, beam=32, n_probe=1600, seed=4, p=p, depth=4)
+    leaves = [c for c in path_conjunctions(planted) if c.n_literals == 4]
+    rare = [c for c in leaves if search.scores_[c] > 0.5]
+    assert rare, "the test needs a deep node the old tau = 0.5 cut rejects"
+    assert all(c in search.candidates_ for c in leaves)
+    assert trees_equivalent(dp.tree_, planted) and dp.faithful_
+    Xd = uniform_bits(4000, p, rng)  # the pre-issue-15 pipeline cut candidates at 1 - R^2 <= 0.5: lost
+    cut = [c for c in search.candidates_ if search.scores_.get(c, 0.0) <= 0.5]
+    assert not trees_equivalent(DPTreeSelector(max_depth=4).fit(Xd, predict(planted, Xd), cut).tree_, planted)
 
 
 # ---------------------------------------------------------------- (b) MLP teacher
 
 
-def _pm1(X: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(X.astype(np.float32) * 2 - 1)
+def _near_dead(X: np.ndarray, n_units: int = 300) -> np.ndarray:
+    """ReLU units firing on ~0.1 % of inputs with tiny activations (seeded weights)."""
+    W = np.random.default_rng(99).normal(size=(X.shape[1], n_units))
+    pre = (X * 2.0 - 1.0) @ W
+    thr = np.quantile((uniform_bits(20000, X.shape[1], np.random.default_rng(98)) * 2.0 - 1.0) @ W, 0.999, axis=0)
+    return 1e-3 * np.maximum(pre - thr, 0.0)
 
 
-def _teacher_pipeline(seed: int) -> tuple[Tree, float, LRHSearch, DPTreeSelector, np.random.Generator]:
-    """Train a seeded MLP on a planted tree over +-1 inputs, probe its hidden layers, fit the tree."""
-    rng = np.random.default_rng(seed)
-    planted = random_tree(P, DEPTH, K, rng)
-    torch.manual_seed(seed)
-    net = nn.Sequential(nn.Linear(P, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, K))
-    X = rng.random((12000, P)) < 0.5
-    x, y = _pm1(X), torch.from_numpy(predict(planted, X))
-    params = list(net.parameters())
-    m1 = [torch.zeros_like(w) for w in params]
-    m2 = [torch.zeros_like(w) for w in params]
-    gen = torch.Generator().manual_seed(seed)
-    step, lr, b1, b2 = 0, 3e-3, 0.9, 0.999
-    for _ in range(6):
-        perm = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), 256):
-            idx = perm[i : i + 256]
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-            grads = torch.autograd.grad(loss, params)
-            step += 1
-            with torch.no_grad():  # plain Adam, inline: torch.optim's first use imports dynamo (seconds)
-                for w, g, a, b in zip(params, grads, m1, m2, strict=True):
-                    a.mul_(b1).add_(g, alpha=1 - b1)
-                    b.mul_(b2).addcmul_(g, g, value=1 - b2)
-                    w.addcdiv_(a / (1 - b1**step), (b / (1 - b2**step)).sqrt_().add_(1e-8), value=-lr)
-    net.eval()
-    Xte = rng.random((20000, P)) < 0.5
-    with torch.no_grad():
-        acc = float((net(_pm1(Xte)).argmax(1).numpy() == predict(planted, Xte)).mean())
-
-    acts: list[torch.Tensor] = []
-    hooks = [net[i].register_forward_hook(lambda _m, _i, out: acts.append(out.detach())) for i in (1, 3)]
-
-    def rep(Xb: np.ndarray) -> np.ndarray:
-        acts.clear()
-        with torch.no_grad():
-            net(_pm1(Xb))
-        return torch.cat(acts, dim=1).double().numpy()
-
-    def teacher_label(Xb: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(_pm1(Xb)).argmax(1).numpy()
-
-    # every literal is (nearly) linear in the hidden layers, so depth-1 splits tie: beam = P keeps all
-    search, dp = _distill(rep, teacher_label, rng, beam=P, n_probe=4000, seed=seed)
-    for h in hooks:
-        h.remove()
-    return planted, acc, search, dp, rng
+def _teacher(seed: int, d: int = 30, depth: int = 3) -> tuple[Tree, MLPTeacher]:
+    tree = planted_tree(d, depth, seed)
+    return tree, train_mlp_teacher(tree, d, seed=seed, n_train=20000)
 
 
-def test_planted_mlp_teacher() -> None:
-    """Seeds 0-5 all recover the tree (checked once by hand); one seed keeps the suite fast."""
-    planted, acc, search, dp, rng = _teacher_pipeline(0)
-    assert acc >= 0.999
-    assert search.predicate_scores_.shape == (P,)
-    assert dp.agreement_ >= 0.999  # against the teacher's own labels
-    _assert_functionally_equal(dp.tree_, planted, rng)
-    # determinism: the whole pipeline (teacher training included) again gives the identical tree JSON
-    again = _teacher_pipeline(0)[3]
-    assert json.dumps(to_json(again.tree_)) == json.dumps(to_json(dp.tree_))
+def _lrh(teacher_phi: Callable[[np.ndarray], np.ndarray], teacher: MLPTeacher, d: int, depth: int, beam: int,
+         seed: int) -> LRHTreeDistiller:
+    rng = np.random.default_rng([seed, 1])
+    Xp, Xd = uniform_bits(4000, d, rng), uniform_bits(4000, d, rng)
+    return LRHTreeDistiller(beam=beam, max_depth=depth, random_state=seed).fit(
+        Xp, teacher_phi(Xp), Xd.astype(np.int8) * 2 - 1, teacher.labels(Xd))  # +-1 inputs, int labels
+
+
+def test_planted_mlp_teacher_depth3() -> None:
+    """d = 30, depth 3: the MLP's hidden activations give back the planted function, deterministically."""
+    tree, teacher = _teacher(0)
+    assert teacher.accuracy >= 0.999
+    dist = _lrh(teacher.features, teacher, 30, 3, beam=20, seed=0)
+    assert trees_equivalent(dist.tree_, tree), (dist.tree_, tree)
+    assert dist.faithful_ and dist.heldout_agreement_ >= 0.999
+    again = _lrh(_teacher(0)[1].features, teacher, 30, 3, beam=20, seed=0)  # teacher retrained from the seed
+    assert json.dumps(to_json(again.tree_)) == json.dumps(to_json(dist.tree_))
+    assert again.n_probes_ == dist.n_probes_
+
+
+def test_near_dead_units_do_not_hide_the_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 near-dead units appended to phi: with the scale floor the tree is recovered and the depth-1
+    probes stay good; without it (the pre-issue-15 standardisation) their median 1 - R^2 triples
+    (measured 0.032 vs 0.092) and the search must widen to recover the tree."""
+    tree, teacher = _teacher(1)
+    phi = lambda X: np.c_[teacher.features(X), _near_dead(X)]  # noqa: E731
+    dist = _lrh(phi, teacher, 30, 3, beam=20, seed=1)
+    assert trees_equivalent(dist.tree_, tree) and dist.faithful_
+    floored = np.nanmedian(dist.search_.literal_scores_)
+    monkeypatch.setattr(probes, "SCALE_FLOOR", 0.0)
+    rng = np.random.default_rng([1, 1])
+    Xp = uniform_bits(4000, 30, rng)
+    raw = LRHSearch(beam=20, max_depth=1, random_state=1).fit(Xp, phi(Xp))
+    assert np.nanmedian(raw.literal_scores_) > 2 * floored, (np.nanmedian(raw.literal_scores_), floored)
+
+
+def test_control_teacher_is_not_faithful() -> None:
+    """phi from an MLP trained on *another* tree: the held-out agreement is reported and the verdict is
+    not faithful (never a confident wrong tree)."""
+    tree, teacher = _teacher(2, depth=4)
+    other = train_mlp_teacher(planted_tree(30, 4, 77), 30, seed=77, n_train=20000)
+    dist = _lrh(other.features, teacher, 30, 4, beam=20, seed=2)
+    assert not dist.faithful_ and dist.heldout_agreement_ < 0.99
+    assert not trees_equivalent(dist.tree_, tree)
+
+
+def test_tree_counterexample_is_a_witness() -> None:
+    a = Split(0, Split(1, Leaf(0), Leaf(1)), Leaf(1))
+    b = Split(1, Split(0, Leaf(0), Leaf(1)), Leaf(1))  # the same function, other order
+    c = Split(1, Leaf(0), Leaf(1))
+    assert trees_equivalent(a, b) and tree_counterexample(a, b) is None
+    cex = tree_counterexample(a, c)
+    assert cex is not None
+    x = np.array([[cex.get(i, False) for i in range(2)]])
+    assert predict(a, x)[0] != predict(c, x)[0]
+    assert ROOT.n_literals == 0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="issue 13 target not met yet: 0/5 exact at depth 5 with k = 20 and k = 50 "
+                          "(benchmarks/RESULTS.md §7)", strict=False)
+def test_planted_table_depth5() -> None:
+    """The issue-13 target at d = 100: depth 5, >= 4 of 5 planted trees exact with k <= 50 conjunctions."""
+    exact = 0
+    for s in range(5):
+        tree = planted_tree(100, 5, s)
+        teacher = train_mlp_teacher(tree, 100, seed=5000 + s)
+        assert teacher.accuracy >= 0.999
+        dist = _lrh(teacher.features, teacher, 100, 5, beam=50, seed=s)
+        exact += trees_equivalent(dist.tree_, tree)
+    assert exact >= 4, exact

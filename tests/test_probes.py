@@ -24,15 +24,51 @@ def _data(n: int, m: int, c: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return Phi, Y
 
 
+class _FlooredScaler:
+    """StandardScaler with each non-constant column's scale floored at 0.1 x the RMS column std (the
+    probes' near-dead-unit guard, written independently of ``standardise_stats``)."""
+
+    def fit(self, Phi: np.ndarray) -> _FlooredScaler:
+        sk = StandardScaler().fit(Phi)
+        const = sk.var_ == 0
+        floor = 0.1 * np.sqrt(np.mean(sk.var_[~const]))
+        self.mean_, self.scale_ = sk.mean_, np.where(const, 1.0, np.maximum(sk.scale_, floor))
+        return self
+
+    def transform(self, Phi: np.ndarray) -> np.ndarray:
+        return (Phi - self.mean_) / self.scale_
+
+
+def _relative(Z: np.ndarray, alpha: float) -> float:
+    """The probes' relative ridge as sklearn's absolute one: alpha * trace(Zc'Zc) / (non-constant m)."""
+    Zc = Z - Z.mean(axis=0)
+    return alpha * float((Zc**2).sum()) / int((Zc.std(axis=0) > 0).sum())
+
+
+def test_standardise_floors_near_dead_columns() -> None:
+    """A unit active on 2 of 1000 rows is scaled by the floor, not blown up to unit variance."""
+    rng = np.random.default_rng(0)
+    Phi = rng.normal(size=(1000, 8))
+    Phi[:, 5] = 0.0
+    Phi[[3, 700], 5] = 1e-3  # near-dead ReLU unit
+    Phi[:, 6] = 4.0  # constant
+    mean, scale = standardise_stats(Phi)
+    ref = _FlooredScaler().fit(Phi)
+    np.testing.assert_allclose(scale, ref.scale_)
+    assert scale[6] == 1.0 and scale[5] == pytest.approx(0.1 * np.sqrt(np.mean(Phi[:, [0, 1, 2, 3, 4, 5, 7]].var(0))))
+    assert (1e-3 - mean[5]) / scale[5] < 0.02 and (1e-3 - mean[5]) / Phi[:, 5].std() > 20  # unfloored: |z| ~ 22
+
+
 @pytest.mark.parametrize(("n", "m"), [(200, 20), (40, 120)], ids=["primal", "dual"])
 @pytest.mark.parametrize("alpha", [0.3, 10.0])
 def test_ridge_matches_sklearn_per_column(n: int, m: int, alpha: float) -> None:
     Phi, Y = _data(n, m, 6, seed=n + m)
     fit = fit_ridge(Phi, Y, alpha)
-    Z = StandardScaler().fit_transform(Phi)
+    scaler = _FlooredScaler().fit(Phi)
+    Z = scaler.transform(Phi)
     assert np.all(np.isfinite(Z)) and np.allclose(fit.scale[3], 1.0)
     Phi_new = np.random.default_rng(1).normal(size=(15, m))
-    Z_new = StandardScaler().fit(Phi).transform(Phi_new)
+    Z_new = scaler.transform(Phi_new)
     for j in range(Y.shape[1]):
         ref = Ridge(alpha=alpha, fit_intercept=True).fit(Z, Y[:, j])
         np.testing.assert_allclose(fit.coef[:, j], ref.coef_, atol=1e-6, rtol=1e-6)
@@ -47,11 +83,12 @@ def test_ridge_matches_sklearn_per_column(n: int, m: int, alpha: float) -> None:
 def test_probe_scores_are_heldout_one_minus_r2(n: int, m: int, nv: int) -> None:
     Phi, Y = _data(n + nv, m, 5, seed=7)
     tr, va = slice(0, n), slice(n, n + nv)
-    alpha = 2.0
+    alpha = 0.01
     sc = probe_scores(Phi[tr], Y[tr], Phi[va], Y[va], alpha)
-    scaler = StandardScaler().fit(Phi[tr])
+    scaler = _FlooredScaler().fit(Phi[tr])
+    lam = _relative(scaler.transform(Phi[tr]), alpha)
     for j in range(Y.shape[1]):
-        ref = Ridge(alpha=alpha).fit(scaler.transform(Phi[tr]), Y[tr, j])
+        ref = Ridge(alpha=lam).fit(scaler.transform(Phi[tr]), Y[tr, j])
         r2 = r2_score(Y[va, j], ref.predict(scaler.transform(Phi[va])))
         assert sc[j] == pytest.approx(1 - r2, abs=1e-8)
     # chunking does not change anything
@@ -66,7 +103,7 @@ def test_probe_scores_constant_targets_and_validation() -> None:
     y = np.zeros((80, 3))
     y[:, 1] = 1.0  # constant on both splits: predicted exactly -> 0
     y[:60, 2] = rng.random(60) < 0.5  # varies on train, constant 0 on val -> 1
-    sc = probe_scores(Phi[:60], y[:60], Phi[60:], y[60:], 1.0)
+    sc = probe_scores(Phi[:60], y[:60], Phi[60:], y[60:])
     assert sc[0] == 0.0 and sc[1] == 0.0 and sc[2] == 1.0
     with pytest.raises(ValueError):
         probe_scores(Phi[:60], y[:60], Phi[60:], y[60:], 0.0)
@@ -81,7 +118,7 @@ def test_representing_features_score_near_zero() -> None:
     parity = x[:, 2] ^ x[:, 3]
     Phi = np.c_[x, conj, rng.normal(size=(3000, 30))] @ np.linalg.qr(rng.normal(size=(35, 35)))[0]
     Y = np.c_[conj, parity, x[:, 2] & x[:, 3]].astype(float)
-    sc = probe_scores(Phi[:2000], Y[:2000], Phi[2000:], Y[2000:], 1.0)
+    sc = probe_scores(Phi[:2000], Y[:2000], Phi[2000:], Y[2000:])
     assert sc[0] < 1e-3
     assert sc[1] > 0.9  # parity is not linear in these features
     assert 0.1 < sc[2] < 0.9  # an AND of two represented inputs is only partly linear
@@ -152,7 +189,7 @@ def test_search_finds_represented_nodes_and_respects_invariants() -> None:
     X, Phi, nodes = _synthetic(0)
     p = X.shape[1]
     k = p  # every literal is linear in x, so depth-1 splits tie: keep them all
-    s = LRHSearch(beam=k, max_depth=3, alpha=1.0, random_state=0).fit(X, Phi)
+    s = LRHSearch(beam=2 * k, max_depth=3, random_state=0).fit(X, Phi)
     assert s.candidates_[0] == ROOT and s.scores_[ROOT] == 0.0
     assert all(n in s.scores_ for n in nodes)
     for node in nodes:

@@ -271,3 +271,54 @@ def _used(t: Tree) -> list[tuple[int, int]]:
 
     go(t, 0)
     return out
+
+
+# ---------------------------------------------------------------- equivalence, label/input forms, held-out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tree_equivalence_matches_exhaustive_enumeration(seed: int) -> None:
+    """``trees_equivalent`` against brute force over all 2^7 inputs, on random pairs (equal ones too:
+    a tree and its simplified, commuted-by-construction twin)."""
+    from dpdsl.distill.treefit import tree_counterexample, trees_equivalent
+
+    rng = np.random.default_rng(seed)
+    allx = _all_assignments(7)
+    for _ in range(20):
+        a = random_tree(7, int(rng.integers(0, 4)), 2, rng, distinct_siblings=False)
+        b = random_tree(7, int(rng.integers(0, 4)), 2, rng, distinct_siblings=False) if rng.random() < 0.6 \
+            else simplify(a)
+        same = bool(np.array_equal(predict(a, allx), predict(b, allx)))
+        assert trees_equivalent(a, b) == same
+        cex = tree_counterexample(a, b)
+        if cex is not None:  # any completion of the witness separates them
+            x = np.array([[cex.get(i, bool(rng.random() < 0.5)) for i in range(7)]])
+            assert predict(a, x)[0] != predict(b, x)[0]
+
+
+def test_selector_accepts_int_labels_and_pm1_inputs() -> None:
+    tree, X, E = _planted(5)
+    cands = path_conjunctions(tree)
+    a = DPTreeSelector(max_depth=3).fit(X, E, cands)
+    b = DPTreeSelector(max_depth=3).fit(X.astype(np.int8) * 2 - 1, predict(tree, X), cands)
+    c = DPTreeSelector(max_depth=3).fit(X.astype(np.int64), predict(tree, X), cands)
+    assert a.tree_ == b.tree_ == c.tree_ and a.heldout_agreement_ == b.heldout_agreement_ == 1.0
+    assert a.faithful_ and b.faithful_
+    with pytest.raises(ValueError, match="bool, 0/1 or -1/\\+1"):
+        DPTreeSelector(max_depth=3).fit(X.astype(float) * 0.5, E, cands)
+
+
+def test_heldout_agreement_is_not_optimistic() -> None:
+    """Random labels: a depth-3 tree over all depth <= 3 conjunctions of 6 predicates fits noise in
+    sample; the held-out agreement is > 0.05 lower and the verdict is not faithful."""
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 6)) < 0.5
+    y = rng.integers(0, 2, size=120)
+    cands = [ROOT]
+    for _ in range(3):
+        cands = list(dict.fromkeys(cands + [c.extend(q, v) for c in cands for q in range(6)
+                                            if not c.used >> q & 1 for v in (True, False)]))
+    dp = DPTreeSelector(max_depth=3, random_state=1).fit(X, y, cands)
+    assert dp.heldout_agreement_ < dp.agreement_ - 0.05 and not dp.faithful_, (dp.agreement_, dp.heldout_agreement_)
+    tiny = DPTreeSelector(max_depth=1).fit(X[:1], y[:1], [ROOT])
+    assert np.isnan(tiny.heldout_agreement_) and not tiny.faithful_

@@ -33,10 +33,10 @@ class CompileConfig:
     method: str = "lrh"  # lrh | cart
     seed: int = 0
     samples: int = 256  # distillation graphs
-    beam: int = 16
+    beam: int = 32  # conjunctions kept per depth (the paper's k; was 16 splits before issue 15)
     max_depth: int = 3
     tau: float = 0.5  # LRH threshold on held-out 1 - R^2
-    alpha: float = 1.0  # ridge penalty of the probes
+    alpha: float = 1e-3  # relative ridge penalty of the probes (dpdsl.distill.probes)
     fidelity: float = 0.99  # agreement with the teacher on held-out graphs that needs no explanation
     faithfulness: str = "noise-aware"  # strict: fidelity below the gate fails, whatever the residual is
     max_noise: float = 0.1  # noise-aware: the most teacher noise (upper 95 % bound) a faithful verdict allows

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dpdsl.distill.probes import RidgeProbe
+from dpdsl.distill.probes import PROBE_ALPHA, RidgeProbe
 from dpdsl.tree import Split, Tree
 
 
@@ -126,12 +126,21 @@ class LRHSearch:
     Depth 0 is the root (constant, not probed). At each depth every one-literal extension of the kept
     conjunctions is probed with a ridge probe from the representation, scored by held-out 1 - R^2. A
     *split* (c, p) is ranked by ``max(score(c & p), score(c & !p))`` because a tree can only split c on p
-    if both children are represented; the children of the ``beam`` best splits (optionally only those
-    with split score <= ``tau``) are expanded at the next depth. Every probed conjunction is kept as a
-    tree-selection candidate: the probe scores only decide what gets expanded.
+    if both children are represented. ``beam`` counts **conjunctions**, as the paper's k does: the children
+    of the best splits (optionally only those with split score <= ``tau``) are kept until ``beam``
+    distinct conjunctions are, and expanded at the next depth (before issue 15 ``beam`` counted splits,
+    each keeping two conjunctions, so the old ``beam=b`` is the new ``beam=2b``). Every probed
+    conjunction is kept as a tree-selection candidate: the probe scores only decide what gets expanded
+    (rank, not cut; the paper does the same).
+
+    ``per_parent``: rank splits round-robin over parents (every kept parent's best split, then every
+    parent's second best, ...; within a round by score) instead of one global ranking per depth, so a
+    parent whose best split scores worse than the strong variants of shallower structure still gets
+    expanded (issue 13 §1; measured in benchmarks/RESULTS.md §7).
 
     Conjunctions never true on the training split are skipped (a probe of an all-zero target says
-    nothing) and listed in ``empty_``.
+    nothing) and listed in ``empty_``. ``alpha`` is the relative ridge penalty of
+    :class:`~dpdsl.distill.probes.RidgeProbe`.
 
     Fitted attributes:
 
@@ -139,7 +148,8 @@ class LRHSearch:
     - ``scores_``: conj -> held-out 1 - R^2 (the root gets 0.0); ``depth_``: conj -> number of literals;
     - ``levels_[d]``: conjs probed at depth d; ``kept_[d]``: depth-d conjs expanded further;
     - ``splits_[d]``: the ranked ``(parent, pred, score)`` splits whose children have d literals;
-    - ``empty_``: skipped conjunctions; ``n_probes_``: number of probes fitted;
+    - ``empty_``: skipped conjunctions; ``n_probes_``: number of probes fitted (over every
+      :meth:`widen`, each conjunction probed once);
     - ``literal_scores_``: ``float[2, P]``, depth-1 scores of ``p`` (row 0) and ``!p`` (row 1), NaN if
       empty; ``predicate_scores_``: ``float[P]``, their max (the split score of the root on p): the
       LRH-map row of this representation.
@@ -147,12 +157,13 @@ class LRHSearch:
 
     def __init__(
         self,
-        beam: int = 10,
+        beam: int = 20,
         max_depth: int = 3,
         tau: float | None = None,
-        alpha: float = 1.0,
+        alpha: float = PROBE_ALPHA,
         val_fraction: float = 0.25,
         random_state: int | None = None,
+        per_parent: bool = False,
     ) -> None:
         self.beam = beam
         self.max_depth = max_depth
@@ -160,6 +171,7 @@ class LRHSearch:
         self.alpha = alpha
         self.val_fraction = val_fraction
         self.random_state = random_state
+        self.per_parent = per_parent
 
     def _split(self, n: int, split: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
         if split is not None:
@@ -185,20 +197,84 @@ class LRHSearch:
             raise ValueError(f"X {X.shape} and Phi {Phi.shape} must be 2-D with the same rows")
         if self.beam < 1 or self.max_depth < 0:
             raise ValueError("beam must be >= 1 and max_depth >= 0")
-        n, p = X.shape
-        tr, va = self._split(n, split)
-        X_tr, X_va = X[tr], X[va]
-        probe = RidgeProbe(Phi[tr], Phi[va], self.alpha)
-
+        tr, va = self._split(X.shape[0], split)
+        self._X_tr, self._X_va = X[tr], X[va]
+        self._probe = RidgeProbe(Phi[tr], Phi[va], self.alpha)
         self.scores_: dict[Conj, float] = {ROOT: 0.0}
         self.depth_: dict[Conj, int] = {ROOT: 0}
+        self._empty: set[Conj] = set()
+        self.empty_: list[Conj] = []
+        self.n_probes_ = 0
+        return self._grow()
+
+    def widen(self, beam: int) -> LRHSearch:
+        """Re-run the search with a wider ``beam`` on the same data, probing only conjunctions not yet
+        probed (iterative widening: start narrow, widen until the selected tree is good enough)."""
+        if not hasattr(self, "_probe"):
+            raise ValueError("widen() needs a fitted search")
+        self.beam = beam
+        return self._grow()
+
+    def expand(self, parents: Sequence[Conj], per_node: int) -> list[Conj]:
+        """Top-down growth below ``parents`` (e.g. the impure leaves of a selected tree): probe every
+        one-literal extension, keep each node's ``per_node`` best splits (by probe score, as the beam
+        does) and repeat down to ``max_depth``. Returns the newly probed conjunctions, which are also
+        appended to ``candidates_``."""
+        p = self._X_tr.shape[1]
+        before = set(self.candidates_)
+        frontier: dict[int, dict[Conj, None]] = {}
+        for c in parents:
+            if c.n_literals < self.max_depth:
+                frontier.setdefault(c.n_literals, {})[c] = None
+        for level in range(self.max_depth):
+            keep = list(frontier.get(level, {}))
+            if not keep:
+                continue
+            kids: dict[Conj, None] = {}
+            for c in keep:
+                for q in range(p):
+                    if not c.used >> q & 1:
+                        kids.setdefault(c.extend(q, True))
+                        kids.setdefault(c.extend(q, False))
+            self._probe_new(list(kids), level + 1)
+            if level + 1 >= self.max_depth:
+                break
+            taken: dict[Conj, int] = {}
+            for c, q, _ in self._rank_splits(keep, p):
+                if taken.get(c, 0) < per_node:
+                    taken[c] = taken.get(c, 0) + 1
+                    for v in (True, False):
+                        frontier.setdefault(level + 1, {})[c.extend(q, v)] = None
+        new = [c for c in self.scores_ if c not in before]
+        self.candidates_.extend(new)
+        return new
+
+    def _probe_new(self, conjs: list[Conj], depth: int) -> list[Conj]:
+        """Probe the not-yet-probed, non-empty ``conjs``; returns the probed ones (all of ``conjs``'
+        non-empty members, in order)."""
+        new = [c for c in conjs if c not in self.scores_ and c not in self._empty]
+        if new:
+            Y_tr = evaluate(self._X_tr, new)
+            nonempty = Y_tr.any(axis=0)
+            for c, ok in zip(new, nonempty, strict=True):
+                if not ok:
+                    self._empty.add(c)
+                    self.empty_.append(c)
+            probed = [c for c, ok in zip(new, nonempty, strict=True) if ok]
+            if probed:
+                sc = self._probe.score(Y_tr[:, nonempty], evaluate(self._X_va, probed))
+                for c, v in zip(probed, sc, strict=True):
+                    self.scores_[c] = float(v)
+                    self.depth_[c] = depth
+                self.n_probes_ += len(probed)
+        return [c for c in conjs if c in self.scores_]
+
+    def _grow(self) -> LRHSearch:
+        p = self._X_tr.shape[1]
         self.candidates_: list[Conj] = [ROOT]
         self.levels_: list[list[Conj]] = [[ROOT]]
         self.kept_: list[list[Conj]] = [[ROOT]]
         self.splits_: list[list[tuple[Conj, int, float]]] = [[]]
-        self.empty_: list[Conj] = []
-        self.n_probes_ = 0
-        empty_set: set[Conj] = set()
         keep = [ROOT]
         for depth in range(1, self.max_depth + 1):
             children: dict[Conj, None] = {}
@@ -208,36 +284,40 @@ class LRHSearch:
                     if not used >> q & 1:
                         children.setdefault(c.extend(q, True))
                         children.setdefault(c.extend(q, False))
-            new = [c for c in children if c not in self.scores_ and c not in empty_set]
-            Y_tr = evaluate(X_tr, new)
-            nonempty = Y_tr.any(axis=0)
-            for c, ok in zip(new, nonempty, strict=True):
-                if not ok:
-                    empty_set.add(c)
-                    self.empty_.append(c)
-            probed = [c for c, ok in zip(new, nonempty, strict=True) if ok]
-            if probed:
-                sc = probe.score(Y_tr[:, nonempty], evaluate(X_va, probed))
-                for c, s in zip(probed, sc, strict=True):
-                    self.scores_[c] = float(s)
-                    self.depth_[c] = depth
-            self.n_probes_ += len(probed)
+            probed = self._probe_new(list(children), depth)
             self.candidates_.extend(probed)
             self.levels_.append(probed)
             splits = self._rank_splits(keep, p)
             self.splits_.append(splits)
             if depth == self.max_depth:
                 break
-            chosen = [s for s in splits if self.tau is None or s[2] <= self.tau][: self.beam]
-            nxt: dict[Conj, None] = {}
-            for c, q, _ in chosen:
-                nxt.setdefault(c.extend(q, True))
-                nxt.setdefault(c.extend(q, False))
-            keep = list(nxt)
+            keep = self._choose(splits)
             self.kept_.append(keep)
             if not keep:
                 break
+        self._literal_scores(p)
+        return self
 
+    def _choose(self, splits: list[tuple[Conj, int, float]]) -> list[Conj]:
+        """Children of the best splits, until ``beam`` distinct conjunctions are kept."""
+        ok = [s for s in splits if self.tau is None or s[2] <= self.tau]
+        if self.per_parent:
+            rank: dict[Conj, int] = {}
+            order = []
+            for i, s in enumerate(ok):
+                r = rank.get(s[0], 0)
+                rank[s[0]] = r + 1
+                order.append((r, i))
+            ok = [ok[i] for _, i in sorted(order)]
+        nxt: dict[Conj, None] = {}
+        for c, q, _ in ok:
+            if len(nxt) >= self.beam:
+                break
+            nxt.setdefault(c.extend(q, True))
+            nxt.setdefault(c.extend(q, False))
+        return list(nxt)
+
+    def _literal_scores(self, p: int) -> None:
         self.literal_scores_ = np.full((2, p), np.nan)
         for q in range(p):
             for row, v in enumerate((True, False)):
@@ -246,7 +326,6 @@ class LRHSearch:
                     self.literal_scores_[row, q] = s
         with np.errstate(invalid="ignore"):
             self.predicate_scores_ = np.max(self.literal_scores_, axis=0)
-        return self
 
     def _rank_splits(self, parents: list[Conj], p: int) -> list[tuple[Conj, int, float]]:
         """All splits of ``parents`` with both children probed, best (lowest max score) first.

@@ -1,9 +1,14 @@
 """Batched closed-form ridge probes (docs/architecture.md §6.4).
 
 One probe per target column, all sharing one Cholesky factorisation of the (standardised) representation,
-so thousands of conjunction probes cost a few matrix products instead of thousands of fits. Conventions
-match scikit-learn ``Ridge(alpha, fit_intercept=True)`` applied to the standardised features: the penalty
-``alpha`` is *not* scaled by the number of samples and the intercept is not penalised.
+so thousands of conjunction probes cost a few matrix products instead of thousands of fits.
+
+Two penalty conventions: :func:`fit_ridge` matches scikit-learn ``Ridge(alpha, fit_intercept=True)`` on the
+standardised features (``alpha`` absolute, not scaled by N; the intercept is not penalised). The probing API
+(:class:`RidgeProbe`, :func:`probe_scores`, ``LRHSearch``) takes a *relative* ``alpha``: the penalty is
+``lambda = alpha * trace(Zc'Zc) / m``, i.e. ``alpha`` times the mean eigenvalue of the centred Gram matrix
+(= ``alpha * N`` for unit-variance columns), so one value means the same shrinkage whatever the number of
+samples N, the width m and the scale of the representation (measured in benchmarks/RESULTS.md §7).
 """
 
 from __future__ import annotations
@@ -15,6 +20,12 @@ import scipy.linalg
 
 _CONST_ATOL = 1e-9
 """A constant validation target counts as predicted exactly when every residual is within this."""
+
+PROBE_ALPHA = 1e-3
+"""Default relative ridge penalty of the probes (see the module docstring)."""
+
+SCALE_FLOOR = 0.1
+"""A column's standardising scale is at least this fraction of the RMS std of the non-constant columns."""
 
 _CHUNK_BYTES = 64 * 2**20
 """Memory budget for one chunk of float64 target columns (per split)."""
@@ -39,16 +50,23 @@ class RidgeFit:
 
 
 def standardise_stats(Phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and population stds (ddof 0, as StandardScaler); constant columns get scale 1.
+    """Column means and floored population stds (ddof 0, as StandardScaler); constant columns get scale 1.
 
     A column counts as constant when all its values are equal or its std is below 1e-12 relative to its
-    magnitude (rounding would otherwise turn a constant column into huge standardised noise).
+    magnitude (rounding would otherwise turn a constant column into huge standardised noise). Every
+    other column's scale is at least ``SCALE_FLOOR`` times the RMS std of the non-constant columns: a
+    near-dead ReLU unit (active on a handful of training rows) would otherwise be blown up to unit
+    variance and give validation values of |z| ~ 1e4 wherever it fires (issue 15; measured in
+    benchmarks/RESULTS.md §7 against dropping such columns and a single global scale).
     """
     Phi = np.asarray(Phi, dtype=np.float64)
     mean = Phi.mean(axis=0)
     std = Phi.std(axis=0)
     const = (np.ptp(Phi, axis=0) == 0) | (std <= 1e-12 * np.maximum(1.0, np.abs(mean)))
-    return mean, np.where(const, 1.0, std)
+    if const.all():
+        return mean, np.ones_like(std)
+    floor = SCALE_FLOOR * np.sqrt(np.mean(std[~const] ** 2))
+    return mean, np.where(const, 1.0, np.maximum(std, floor))
 
 
 def _check_alpha(alpha: float) -> None:
@@ -93,6 +111,12 @@ def fit_ridge(Phi_train: np.ndarray, Y_train: np.ndarray, alpha: float) -> Ridge
     return RidgeFit(mean, scale, coef, intercept)
 
 
+def relative_penalty(Zc: np.ndarray, alpha: float) -> float:
+    """``alpha * trace(Zc'Zc) / m`` (m = non-constant columns): the relative ridge as an absolute penalty."""
+    m = int(np.count_nonzero(np.any(Zc != 0, axis=0)))  # constant columns are all zero once centred
+    return max(alpha * float(np.einsum("ij,ij->", Zc, Zc)) / max(1, m), 1e-300)
+
+
 class RidgeProbe:
     """Held-out scorer for many ridge probes over one fixed (train, val) representation pair.
 
@@ -102,7 +126,7 @@ class RidgeProbe:
     in the dual case m > N) or primal coefficients followed by a product with ``Zv``.
     """
 
-    def __init__(self, Phi_train: np.ndarray, Phi_val: np.ndarray, alpha: float) -> None:
+    def __init__(self, Phi_train: np.ndarray, Phi_val: np.ndarray, alpha: float = PROBE_ALPHA) -> None:
         _check_alpha(alpha)
         Phi_tr = np.asarray(Phi_train, dtype=np.float64)
         Phi_va = np.asarray(Phi_val, dtype=np.float64)
@@ -118,16 +142,17 @@ class RidgeProbe:
         n, m = Zc.shape
         nv = Zv.shape[0]
         self.n_train, self.n_val, self.n_features = n, nv, m
+        self.penalty = lam = relative_penalty(Zc, alpha)
         self._H: np.ndarray | None = None
         self._primal: tuple[np.ndarray, tuple[np.ndarray, bool], np.ndarray] | None = None
         if m > n:
             K = Zc @ Zc.T
-            K[np.diag_indices_from(K)] += alpha
+            K[np.diag_indices_from(K)] += lam
             cf = scipy.linalg.cho_factor(K, lower=True)
             self._H = scipy.linalg.cho_solve(cf, (Zv @ Zc.T).T).T
         else:
             G = Zc.T @ Zc
-            G[np.diag_indices_from(G)] += alpha
+            G[np.diag_indices_from(G)] += lam
             cf = scipy.linalg.cho_factor(G, lower=True)
             if nv * n <= (n + nv) * m + m * m:
                 self._H = Zv @ scipy.linalg.cho_solve(cf, Zc.T)
@@ -174,10 +199,11 @@ def probe_scores(
     Y_train: np.ndarray,
     Phi_val: np.ndarray,
     Y_val: np.ndarray,
-    alpha: float,
+    alpha: float = PROBE_ALPHA,
     chunk_size: int | None = None,
 ) -> np.ndarray:
-    """Held-out variance-normalised error ``1 - R^2 = MSE / Var(y_val)`` of one ridge probe per column.
+    """Held-out variance-normalised error ``1 - R^2 = MSE / Var(y_val)`` of one ridge probe per column
+    (``alpha`` relative, see the module docstring).
 
     Normalising by the target's variance makes one threshold comparable across conjunction depths (a
     deep conjunction is rarely true, so its raw MSE is small whatever the probe does). Scores are not

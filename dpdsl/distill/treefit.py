@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dpdsl.distill.conjunctions import ROOT, Conj, candidate_set, evaluate
+from dpdsl.distill.conjunctions import ROOT, Conj, LRHSearch, candidate_set, evaluate
+from dpdsl.distill.probes import PROBE_ALPHA
 from dpdsl.tree import Leaf, Split, Tree, predict, simplify
 
 _NEG = np.iinfo(np.int64).min // 4
@@ -26,9 +27,33 @@ if TYPE_CHECKING:  # scikit-learn is imported only when CART runs: it costs ~1 s
     from sklearn.tree import DecisionTreeClassifier
 
 
+def as_bool_inputs(X: np.ndarray) -> np.ndarray:
+    """Predicate rows as ``bool``: bools as given, numbers in {0, 1} or {-1, +1} as ``X > 0``."""
+    X = np.asarray(X)
+    if X.dtype == bool:
+        return X
+    vals = np.unique(X)
+    if not (set(vals.tolist()) <= {0, 1} or set(vals.tolist()) <= {-1, 1}):
+        raise ValueError(f"inputs must be bool, 0/1 or -1/+1; got values {vals[:6].tolist()}")
+    return X > 0
+
+
+def as_explains(E: np.ndarray) -> np.ndarray:
+    """The explains matrix: ``bool[N, K]`` as given, or integer labels ``int[N]`` one-hot (K = max + 1;
+    a negative label is a sample no class explains)."""
+    E = np.asarray(E)
+    if E.ndim == 2:
+        return E.astype(bool)
+    if E.ndim != 1 or not (np.issubdtype(E.dtype, np.integer) or E.dtype == bool):
+        raise ValueError(f"labels must be a bool[N, K] explains matrix or int[N] labels, got {E.dtype}{E.shape}")
+    y = E.astype(np.int64)
+    k = max(1, int(y.max()) + 1) if len(y) else 1
+    return (y[:, None] == np.arange(k)[None, :]) & (y[:, None] >= 0)
+
+
 def _check_xe(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X, dtype=bool)
-    E = np.asarray(E, dtype=bool)
+    X = as_bool_inputs(X)
+    E = as_explains(E)
     if X.ndim != 2 or E.ndim != 2 or X.shape[0] != E.shape[0]:
         raise ValueError(f"X {X.shape} and E {E.shape} must be 2-D with the same rows")
     if X.shape[0] == 0 or E.shape[1] == 0:
@@ -77,17 +102,36 @@ class DPTreeSelector:
     positive literals to build the edge list via dict lookups, O(C * depth), and (b) depth x size
     budgets, O(max_depth * max_size) vectorised steps.
 
-    Fitted: ``tree_``, ``agreement_`` (of ``tree_`` on the fit data), ``best_agreement_``,
-    ``agreement_by_size_`` (``float[max_size + 1]``, index = leaf budget, entry 0 unused = NaN),
-    ``n_candidates_``, ``n_splits_``.
+    Fitted: ``tree_``, ``agreement_`` (of ``tree_`` on the fit data), ``heldout_agreement_`` and
+    ``faithful_`` (see :meth:`fit`), ``best_agreement_``, ``agreement_by_size_`` (``float[max_size + 1]``,
+    index = leaf budget, entry 0 unused = NaN), ``n_candidates_``, ``n_splits_``.
     """
 
-    def __init__(self, max_depth: int = 3, max_size: int | None = None, tolerance: float = 0.0) -> None:
+    def __init__(
+        self,
+        max_depth: int = 3,
+        max_size: int | None = None,
+        tolerance: float = 0.0,
+        val_fraction: float = 0.25,
+        fidelity: float = 0.99,
+        random_state: int | None = 0,
+    ) -> None:
         self.max_depth = max_depth
         self.max_size = max_size
         self.tolerance = tolerance
+        self.val_fraction = val_fraction
+        self.fidelity = fidelity
+        self.random_state = random_state
 
     def fit(self, X: np.ndarray, E: np.ndarray, candidates: Iterable[Conj]) -> DPTreeSelector:
+        """Select the tree on ``X`` (bool, 0/1 or +-1 rows) and ``E`` (explains matrix or int labels).
+
+        ``tree_`` is selected on all rows. The held-out estimate repeats the selection on a seeded
+        ``1 - val_fraction`` of the rows and scores that tree on the rest: ``heldout_agreement_`` (the
+        in-sample ``agreement_`` is optimistic: up to +0.11 in a control teacher, issue 15), and
+        ``faithful_ = heldout_agreement_ >= fidelity`` (False when there are too few rows to hold any
+        out, with ``heldout_agreement_`` NaN).
+        """
         X, E = _check_xe(X, E)
         if self.max_depth < 0:
             raise ValueError("max_depth must be >= 0")
@@ -97,20 +141,46 @@ class DPTreeSelector:
         n = X.shape[0]
         cands = [c for c in candidate_set(candidates) if not c.pos & c.neg]
         index = {c: i for i, c in enumerate(cands)}
+        edges = self._edges(cands, index)
+        self.n_candidates_ = len(cands)
+        self.n_splits_ = len(edges[0])
+        va = self._val_rows(n)
+        counts_va = leaf_counts(X[va], E[va], cands) if len(va) else np.zeros((len(cands), E.shape[1]), np.int64)
         counts = leaf_counts(X, E, cands)
+        tree, by_size = self._dp(counts, n, index[ROOT], edges, n_leaves)
+        self.tree_ = tree
+        self.best_agreement_ = float(by_size[n_leaves]) / n
+        self.agreement_by_size_ = np.r_[np.nan, by_size[1:] / n]
+        self.agreement_ = agreement(self.tree_, X, E)
+        if len(va) and len(va) < n:
+            held_tree, _ = self._dp(counts - counts_va, n - len(va), index[ROOT], edges, n_leaves)
+            self.heldout_agreement_ = agreement(held_tree, X[va], E[va])
+        else:
+            self.heldout_agreement_ = float("nan")
+        self.faithful_ = bool(self.heldout_agreement_ >= self.fidelity)
+        return self
+
+    def _val_rows(self, n: int) -> np.ndarray:
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        n_val = int(round(self.val_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            return np.zeros(0, dtype=np.int64)
+        return np.sort(np.random.default_rng(self.random_state).permutation(n)[:n_val])
+
+    def _dp(
+        self, counts: np.ndarray, n: int, root: int, edges: tuple[np.ndarray, ...], S: int
+    ) -> tuple[Tree, np.ndarray]:
+        """The budgeted DP on per-cell class counts; returns the chosen tree and best count per size."""
+        par, lc, rc, prd = edges
         leaf_val = counts.max(axis=1)
         leaf_cls = counts.argmax(axis=1)
-
-        par, lc, rc, prd = self._edges(cands, index)
-        self.n_candidates_ = len(cands)
-        self.n_splits_ = len(par)
-
-        S = n_leaves
-        prev = np.full((len(cands), S + 1), _NEG, dtype=np.int64)
+        C = len(counts)
+        prev = np.full((C, S + 1), _NEG, dtype=np.int64)
         prev[:, 1:] = leaf_val[:, None]
         # choice[d][c, s]: edge used at depth budget d (-1 = leaf); left[d][c, s]: leaves given to c&p.
-        choice = [np.full((len(cands), S + 1), -1, dtype=np.int64)]
-        left = [np.zeros((len(cands), S + 1), dtype=np.int64)]
+        choice = [np.full((C, S + 1), -1, dtype=np.int64)]
+        left = [np.zeros((C, S + 1), dtype=np.int64)]
         starts = np.flatnonzero(np.r_[True, par[1:] != par[:-1]]) if len(par) else np.zeros(0, np.int64)
         group_par = par[starts] if len(par) else par
         group_of_edge = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(par)]))
@@ -141,7 +211,6 @@ class DPTreeSelector:
             left.append(lf)
             prev = cur
 
-        root = index[ROOT]
         by_size = prev[root]
         best = int(by_size[S])
         slack = int(np.floor(self.tolerance * n + 1e-9))
@@ -154,11 +223,7 @@ class DPTreeSelector:
             s1 = int(left[d][c, s])
             return Split(int(prd[e]), build(int(lc[e]), d - 1, s1), build(int(rc[e]), d - 1, s - s1))
 
-        self.tree_ = simplify(build(root, self.max_depth, s_star))
-        self.best_agreement_ = best / n
-        self.agreement_by_size_ = np.r_[np.nan, by_size[1:] / n]
-        self.agreement_ = agreement(self.tree_, X, E)
-        return self
+        return simplify(build(root, self.max_depth, s_star)), by_size
 
     @staticmethod
     def _edges(
@@ -187,6 +252,101 @@ class DPTreeSelector:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return predict(self.tree_, X)
+
+
+def _impure_leaves(tree: Tree, X: np.ndarray, E: np.ndarray) -> list[Conj]:
+    """Path conjunctions of the leaves whose class does not explain every sample reaching them."""
+    out = []
+    for path, cls in _leaf_cubes(tree):
+        c = Conj(sum(1 << q for q, v in path.items() if v), sum(1 << q for q, v in path.items() if not v))
+        cell = evaluate(X, [c])[:, 0]
+        if cell.any() and not E[cell, cls].all():
+            out.append(c)
+    return out
+
+
+def widening_schedule(start: int, beam: int) -> list[int]:
+    """Beams ``start, 2 start, 4 start, ...`` below ``beam``, then ``beam`` itself."""
+    out, b = [], max(1, min(start, beam))
+    while b < beam:
+        out.append(b)
+        b *= 2
+    return [*out, beam]
+
+
+class LRHTreeDistiller:
+    """LRH search + exact tree selection with iterative widening: the low-level distiller (issue 13 §1).
+
+    Probes the representation with :class:`LRHSearch` at ``start_beam`` conjunctions per depth, selects
+    the tree with :class:`DPTreeSelector` on the teacher's labels, and widens the beam (doubling, up to
+    ``beam``; already-probed conjunctions are not probed again) only while the selected tree's held-out
+    agreement is below ``stop_at``. The verdict is the selector's: ``faithful_`` when the held-out
+    agreement reaches ``fidelity``.
+
+    Fitted: ``tree_``, ``agreement_`` (in-sample), ``heldout_agreement_``, ``faithful_``, ``beam_`` (the
+    beam it stopped at), ``n_probes_``, ``search_``, ``selector_``.
+    """
+
+    def __init__(
+        self,
+        beam: int = 50,
+        max_depth: int = 3,
+        start_beam: int = 10,
+        stop_at: float = 0.995,
+        alpha: float = PROBE_ALPHA,
+        per_parent: bool = False,
+        grow: int = 0,
+        grow_rounds: int = 3,
+        tolerance: float = 0.002,
+        fidelity: float = 0.99,
+        random_state: int | None = 0,
+    ) -> None:
+        self.grow = grow
+        self.grow_rounds = grow_rounds
+        self.beam = beam
+        self.max_depth = max_depth
+        self.start_beam = start_beam
+        self.stop_at = stop_at
+        self.alpha = alpha
+        self.per_parent = per_parent
+        self.tolerance = tolerance
+        self.fidelity = fidelity
+        self.random_state = random_state
+
+    def fit(self, X_probe: np.ndarray, Phi: np.ndarray, X_fit: np.ndarray, labels: np.ndarray) -> LRHTreeDistiller:
+        """Probe on ``(X_probe, Phi)``; select on ``X_fit`` with the teacher's ``labels`` (int[N] or an
+        explains matrix). Inputs may be bool, 0/1 or +-1."""
+        Xp, Xf = as_bool_inputs(X_probe), as_bool_inputs(X_fit)
+        search = None
+        for b in widening_schedule(self.start_beam, self.beam):
+            if search is None:
+                search = LRHSearch(beam=b, max_depth=self.max_depth, alpha=self.alpha,
+                                   random_state=self.random_state, per_parent=self.per_parent).fit(Xp, Phi)
+            else:
+                search.widen(b)
+            sel = DPTreeSelector(max_depth=self.max_depth, tolerance=self.tolerance, fidelity=self.fidelity,
+                                 random_state=self.random_state).fit(Xf, labels, search.candidates_)
+            self.beam_ = b
+            if sel.heldout_agreement_ >= self.stop_at:
+                break
+        assert search is not None
+        for _ in range(self.grow_rounds if self.grow else 0):
+            if sel.heldout_agreement_ >= self.stop_at:
+                break
+            impure = _impure_leaves(sel.tree_, Xf, as_explains(labels))
+            if not impure or not search.expand(impure, self.grow):
+                break
+            sel = DPTreeSelector(max_depth=self.max_depth, tolerance=self.tolerance, fidelity=self.fidelity,
+                                 random_state=self.random_state).fit(Xf, labels, search.candidates_)
+        self.search_, self.selector_ = search, sel
+        self.tree_ = sel.tree_
+        self.agreement_, self.heldout_agreement_, self.faithful_ = (
+            sel.agreement_, sel.heldout_agreement_, sel.faithful_)
+        self.n_probes_ = search.n_probes_
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return predict(self.tree_, as_bool_inputs(X))
 
 
 def first_explaining_class(E: np.ndarray) -> np.ndarray:
@@ -280,3 +440,41 @@ def _from_sklearn(clf: DecisionTreeClassifier, predicates: Sequence[int]) -> Tre
         return Split(predicates[int(t.feature[i])], go(int(t.children_right[i])), go(int(t.children_left[i])))
 
     return go(0)
+
+
+def _leaf_cubes(tree: Tree) -> list[tuple[dict[int, bool], int]]:
+    """Each leaf's path as a partial assignment (pred -> value) with its class; unreachable leaves
+    (a predicate re-tested with the other value) are dropped."""
+    out: list[tuple[dict[int, bool], int]] = []
+
+    def go(t: Tree, path: dict[int, bool]) -> None:
+        if isinstance(t, Leaf):
+            out.append((path, t.cls))
+            return
+        for value, child in ((True, t.if_true), (False, t.if_false)):
+            if path.get(t.pred, value) == value:
+                go(child, {**path, t.pred: value})
+
+    go(tree, {})
+    return out
+
+
+def tree_counterexample(a: Tree, b: Tree) -> dict[int, bool] | None:
+    """A partial input on which trees ``a`` and ``b`` give different classes, or None if none exists.
+
+    Exact for every input over any number of predicates: each leaf's inputs form a cube (its path), and
+    the trees differ somewhere iff two leaves with different classes have intersecting cubes, i.e.
+    paths without a contradicting literal. Any completion of the returned assignment (unmentioned
+    predicates free) is a witness. Cost O(leaves(a) * leaves(b) * depth).
+    """
+    cubes_b = _leaf_cubes(b)
+    for pa, ca in _leaf_cubes(a):
+        for pb, cb in cubes_b:
+            if ca != cb and all(pa.get(q, v) == v for q, v in pb.items()):
+                return {**pa, **pb}
+    return None
+
+
+def trees_equivalent(a: Tree, b: Tree) -> bool:
+    """Whether ``a`` and ``b`` compute the same function of their predicates (checked exactly)."""
+    return tree_counterexample(a, b) is None
