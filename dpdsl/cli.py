@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept a directed graph for an undirected spec by symmetrising it")
     p.add_argument("--max-rounds", type=int, default=None, metavar="N",
                    help="run at most N rounds (needed for huge round counts without 'until fixpoint')")
+    p.add_argument("--engine", choices=["torch", "spark"], default="torch",
+                   help="torch (default) or PySpark DataFrames (pip install 'dpdsl[spark]'; one graph per run)")
+    p.add_argument("--spark-master", default="local[2]", metavar="URL", help="Spark master (default local[2])")
     _add_allow_modified(p)
 
     t = sub.add_parser("teacher", help="train or evaluate teachers").add_subparsers(
@@ -202,16 +205,23 @@ def _cmd_run(args) -> int:
         from dpdsl.sampling import sample_graphs
 
         graphs = sample_graphs(spec, args.sample, args.seed)
-    batch = batch_graphs(graphs)
-    res = (student.run(batch, max_rounds=args.max_rounds) if student is not None
-           else run_reference(spec, batch, max_rounds=args.max_rounds))
+    warning = None
+    if args.engine == "spark":
+        runs = _spark_runs(args, spec, student, graphs)
+        hit = [i for i, r in enumerate(runs) if r[2]]
+        if hit:
+            warning = f"graph {hit[0]} stopped on its round cap while states were still changing"
+    else:
+        batch = batch_graphs(graphs)
+        res = (student.run(batch, max_rounds=args.max_rounds) if student is not None
+               else run_reference(spec, batch, max_rounds=args.max_rounds))
+        runs = [({k: unbatch_nodes(v, batch)[i] for k, v in res.outputs.items()}, int(res.rounds[i]),
+                 bool(res.capped[i])) for i in range(len(graphs))]
+        warning = round_cap_warning(res)
     results = []
-    for i in range(len(graphs)):
-        outs = {}
-        for name, o in spec.outputs.items():
-            outs[name] = to_jsonable(unbatch_nodes(res.outputs[name], batch)[i], o.type.kind)
-        results.append({"outputs": outs, "rounds": int(res.rounds[i]), "capped": bool(res.capped[i])})
-    warning = round_cap_warning(res)
+    for outputs, rounds, capped in runs:
+        outs = {name: to_jsonable(outputs[name], o.type.kind) for name, o in spec.outputs.items()}
+        results.append({"outputs": outs, "rounds": rounds, "capped": capped})
     if warning:
         print(f"dpdsl: warning: {warning}", file=sys.stderr)
     if args.json:
@@ -223,6 +233,19 @@ def _cmd_run(args) -> int:
             for name, vals in r["outputs"].items():
                 print(f"  {name}: {' '.join(str(v) for v in vals)}")
     return 0
+
+
+def _spark_runs(args, spec, student, graphs) -> list:
+    """Each graph on Spark (``dpdsl.spark_engine``): (outputs, rounds, capped) per graph."""
+    from dpdsl import spark_engine as se
+
+    spark = se.session(args.spark_master)
+    trans = se.student_transitions(student) if student is not None else se.reference_transitions(spec)
+    out = []
+    for g in graphs:
+        res = se.run_spark(spark, spec, g, trans, max_rounds=args.max_rounds)
+        out.append((res.outputs, int(res.rounds[0]), bool(res.capped[0])))
+    return out
 
 
 def _dispatch(args) -> int:

@@ -147,16 +147,28 @@ def _depths(edge_index: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
 
 def _translations() -> dict:
-    """onnxruntime has no ``Where`` kernel for bool tensors; a bool ``where`` goes through uint8 (exact)."""
-    from onnxscript import BOOL, UINT8, ir
+    """Where onnxruntime's kernels differ from torch, exact replacements: it has no ``Where`` kernel for
+    bool tensors (a bool ``where`` goes through uint8), and its ``ScatterElements`` min/max reduction
+    drops NaN where ``scatter_reduce`` propagates it (a second scatter of ``isnan`` restores it)."""
+    from onnxscript import BOOL, DOUBLE, UINT8, ir
     from onnxscript import opset18 as op
+    from onnxscript.function_libs.torch_lib.ops.core import aten_scatter_reduce
 
     def where(condition, a, b):  # noqa: ANN001, ANN202 - onnxscript values
         if a.dtype == ir.DataType.BOOL:
             return op.Cast(op.Where(condition, op.Cast(a, to=UINT8.dtype), op.Cast(b, to=UINT8.dtype)), to=BOOL.dtype)
         return op.Where(condition, a, b)
 
-    return {torch.ops.aten.where.self: where}
+    def scatter_reduce(self, dim, index, src, reduce, include_self=True):  # noqa: ANN001, ANN202
+        out = aten_scatter_reduce(self, dim, index, src, reduce, include_self)
+        if reduce not in ("amin", "amax") or self.dtype != ir.DataType.DOUBLE or not include_self:
+            return out  # the registry always scatters with include_self=True
+        seen = op.Cast(op.IsNaN(self), to=DOUBLE.dtype)
+        flag = op.ScatterElements(seen, index, op.Cast(op.IsNaN(src), to=DOUBLE.dtype), axis=dim, reduction="max")
+        return op.Where(op.Greater(flag, op.CastLike(op.Constant(value_float=0.0), flag)),
+                        op.CastLike(op.Constant(value_float=float("nan")), out), out)
+
+    return {torch.ops.aten.where.self: where, torch.ops.aten.scatter_reduce.two: scatter_reduce}
 
 
 def example_graph(spec: SpecIR) -> Graph:
