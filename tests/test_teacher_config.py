@@ -108,3 +108,21 @@ def test_arch_table_drives_checkpoints(bf, tmp_path: Path) -> None:
         assert isinstance(t, arch.teacher) and isinstance(t.net, arch.net)
         loaded = load_teacher(save_teacher(t, tmp_path / f"{name}.safetensors"), bf)
         assert type(loaded) is arch.teacher
+
+
+@pytest.mark.parametrize("total", [1, 2, 3, 4, 5, 9, 10, 11, 19, 20, 40])
+def test_lr_schedule_runs_every_step_of_short_trainings(total: int) -> None:
+    """2 epochs x 1 batch used to divide by zero inside OneCycleLR (exit 3)."""
+    import torch
+
+    from dpdsl.teachers.train import _schedule
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.01)
+    sched = _schedule(opt, 0.01, total)
+    lrs = []
+    for _ in range(total):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert all(0 <= x <= 0.01 + 1e-12 for x in lrs)

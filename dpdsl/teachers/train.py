@@ -129,8 +129,7 @@ def _train(spec: SpecIR, cfg: TeacherConfig, progress: bool, log: Callable[[str]
     noise_gen = torch.Generator().manual_seed(cfg.stream("noise"))
     steps_per_epoch = max(1, math.ceil(len(units) / cfg.batch_size))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                                                pct_start=0.1, anneal_strategy="cos")
+    sched = _schedule(opt, cfg.lr, cfg.epochs * steps_per_epoch)
     history: list[dict] = []
     with _progress(progress) as bar:
         task = bar.add_task(f"{spec.name}/{cfg.arch}", total=cfg.epochs, info="")
@@ -243,3 +242,12 @@ def evaluate_teacher(teacher: Teacher, spec: SpecIR, *, nodes: tuple[int, int] |
     res.update(nodes=[lo, hi], graphs=len(gs), seed=None if instances is not None else seed,
                tolerance=TEACHER_EVAL_DOC, seconds=round(time.perf_counter() - t0, 2))
     return res
+
+
+def _schedule(opt: torch.optim.Optimizer, lr: float, total: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """One-cycle (10 % warm-up, cosine) with at least one warm-up step; a constant rate for runs under 4
+    steps, where one-cycle has no room for its phases (it divided by zero on 2 epochs x 1 batch)."""
+    if total < 4:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=max(0.1, 2.0 / total),
+                                               anneal_strategy="cos")
