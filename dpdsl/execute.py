@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from dpdsl.domains.engine import DomainEvaluator
+from dpdsl.domains.lower import builtins as domain_builtins
+from dpdsl.domains.lower import lower
 from dpdsl.errors import UserError
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
@@ -45,6 +49,8 @@ class Context:
     views: dict[str, torch.Tensor] = field(default_factory=dict)
     builtins: dict[str, torch.Tensor] = field(default_factory=dict)
     _rel_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    domain: Any = None  # index domains (§12): the dpdsl.domains.lower.Layout; ``graph`` then has one node per tuple
+    graph_in: Graph | None = None  # pairs: the (directed view of the) graph the tuples' inputs come from
 
     def relation(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(neighbour, node) index per edge for a relation, computed once per run."""
@@ -130,7 +136,15 @@ def evaluate(e: A.Expr, ctx: Context) -> torch.Tensor:
 
 
 def make_context(spec: SpecIR, graph: Graph) -> Context:
-    """Prepare a graph for execution: directed view, builtins ``id``, ``n`` and (trees) ``height``."""
+    """Prepare a graph for execution: directed view, builtins ``id``, ``n`` and (trees) ``height``.
+
+    On an index domain (§12) ``graph`` is a graph (pairs) or sequence instances, lowered to tuples: the
+    context's graph then has one node per tuple and no edges; aggregates read ``ctx.domain``."""
+    if spec.domain.indexed:
+        lay = lower(spec, graph)
+        tuples = Graph(lay.num_tuples, torch.zeros(2, 0, dtype=torch.long), batch=lay.inst,
+                       num_graphs=lay.num_instances)
+        return Context(spec, tuples, builtins=domain_builtins(spec, lay), domain=lay, graph_in=lay.graph)
     g = graph.directed_view()
     batch = g.node_batch()
     sizes = g.graph_sizes().to(torch.float64)
@@ -188,6 +202,7 @@ class RunResult:
     final_state: dict[str, torch.Tensor]
     graph: Graph
     view_trajectory: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    layout: Any = None  # index domains: the tuples (``Layout.unflatten`` gives an instance's tables)
 
 
 def _cast(value: torch.Tensor, kind: str, n: int) -> torch.Tensor:
@@ -215,7 +230,7 @@ def run_skeleton(
     measured 0.83x the hand loop on a 300x300 grid but 2.0x on ER 10k/100k (dense: 0.96x / 1.30x).
     """
     run = _Run(spec, graph, transitions, max_rounds)
-    sparse = frontier and not record and Frontier.applies(spec)
+    sparse = frontier and not record and not spec.domain.indexed and Frontier.applies(spec)
     fr = Frontier(run.ctx, run.view_fns) if sparse else None
     traj = [dict(run.ctx.state)] if record else []
     vtraj: list[dict[str, torch.Tensor]] = []
@@ -243,7 +258,7 @@ class _Run:
         self.spec, self.graph, self.transitions = spec, graph, transitions
         self.ctx = ctx = make_context(spec, graph)
         self.n = n = ctx.graph.num_nodes
-        self.compiler = NodeEvaluator(spec.param_values)
+        self.compiler = (DomainEvaluator if spec.domain.indexed else NodeEvaluator)(spec.param_values)
         for name, st in spec.states.items():
             ctx.state[name] = _cast(self.compiler.compile(st.init)(ctx, n), st.type.kind, n)
         raw = self.compiler.compile(spec.rounds.expr)(ctx, n)
@@ -327,7 +342,7 @@ class _Run:
             ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
         outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
                    for name, o in spec.outputs.items()}
-        return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj)
+        return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj, ctx.domain)
 
 
 SERIAL_TEST_FROM = 32768

@@ -30,8 +30,10 @@ class Scope:
 
 
 def typed(st: CheckState, e: A.Expr, scope: Scope) -> A.Expr:
-    """``e`` type-checked in ``scope``: a typed copy, or a positioned ``DslError``."""
-    return TypeChecker(st, scope).visit(e)
+    """``e`` type-checked in ``scope``: a typed copy, or a positioned ``DslError``.
+
+    Index domains (docs/architecture.md §12) set ``st.checker`` to their subclass of the checker."""
+    return (st.checker or TypeChecker)(st, scope).visit(e)
 
 
 def assignable(st: CheckState, got: Type, want: Type, pos: A.Pos, target: str, what: str = "the value") -> None:
@@ -202,6 +204,9 @@ class TypeChecker(N.Visitor[A.Expr]):
         agg = AGGREGATORS.get(e.agg)
         if agg is None:
             raise st.err(f"unknown aggregator '{e.agg}'; expected one of {', '.join(AGGREGATORS)}", e.pos)
+        if e.default is not None:
+            raise st.err("'default' gives the value outside an index domain (grid, sequence, ...); on nodes "
+                         "an empty neighbourhood yields the aggregator's identity", e.default.pos)
         node, order = self._relation(e)
         inner = replace(sc, agg_ok=False, edge=(node, order), what=f"the body of {e.agg}")
         body = TypeChecker(st, inner).visit(e.body)
@@ -223,6 +228,8 @@ class TypeChecker(N.Visitor[A.Expr]):
             have = [r for r, x in RELATIONS.items() if kind in x.kinds]
             raise st.err(f"relation '{e.relation}' needs a {' or '.join(rel.kinds)} graph, but this spec's "
                          f"graph is {kind} (it has: {', '.join(have)})", e.pos)
+        if not e.nbr:
+            raise st.err(f"'{e.relation}' binds a neighbour variable: write '{e.relation} u ...'", e.pos)
         if rel.arrow:
             if e.arrow != rel.arrow:
                 raise st.err(f"'{e.relation}' is written '{e.relation} "
