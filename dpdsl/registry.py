@@ -267,6 +267,8 @@ for _d in (
     DomainRelation("prev", ("sequence",), True, "k = i - 1 (none at the first position)"),
     DomainRelation("next", ("sequence",), True, "k = i + 1 (none at the last position)"),
     DomainRelation("all", ("sequence",), True, "k over every position of the sequence"),
+    DomainRelation("edge", ("pairs",), False, "the graph's edges i -> j themselves (none if i, j are not "
+                   "adjacent; one message per parallel edge); the body reads edge inputs as w[i, j]"),
     DomainRelation("in-edges", ("pairs",), True, "u over the edges u -> x into x (x is i or j)", graph=True),
     DomainRelation("out-edges", ("pairs",), True, "u over the edges x -> u out of x (x is i or j)", graph=True),
     DomainRelation("neighbors", ("pairs",), True, "u over the undirected neighbours u -- x of x", graph=True),

@@ -172,6 +172,11 @@ class DomainTypeChecker(TypeChecker):
 
     def _edge_index(self, e: A.Index, idx: list[tuple[str, int]]) -> None:
         st, agg = self.st, self.inside
+        if agg is not None and agg.relation == "edge":
+            if tuple(v for v, _ in idx) != st.vars:
+                raise st.err(f"edge input index must name the edge of 'edge': expected "
+                             f"{e.name}[{', '.join(st.vars)}]", e.pos)
+            return
         if agg is None or agg.relation not in RELATIONS:
             raise st.err(f"'{e.name}' is an edge input; read it inside in-edges/out-edges/neighbors", e.pos)
         rel = RELATIONS[agg.relation]

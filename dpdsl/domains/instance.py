@@ -184,3 +184,11 @@ def sample_instances(spec: SpecIR, count: int, seed: int, *, lengths: tuple[int,
             inputs[name] = G.sample_input(dist, args, sizes[inp.axis], rng, dtype_kind=inp.type.kind)
         out.append(SeqInstance(sizes, inputs))
     return out
+
+
+def probe_instance(spec: SpecIR, n: int) -> SeqInstance:
+    """An instance with every axis of length ``n`` and zero inputs (the checker's rounds probe)."""
+    sizes = (n,) * num_axes(spec.domain.kind)
+    inputs = {k: torch.zeros(sizes[v.axis], dtype=torch.bool if v.type.kind == BOOL else torch.float64)
+              for k, v in spec.domain.inputs.items()}
+    return SeqInstance(sizes, inputs)

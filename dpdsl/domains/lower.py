@@ -75,6 +75,18 @@ class Layout:
             self._csr[relation] = (indptr, order, nbr.index_select(0, order))
         return self._csr[relation]
 
+    def edge_tuples(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pairs: the tuple (src, dst) of every edge, and the edge ids sorted by that tuple."""
+        if "edge" not in self._csr:
+            assert self.graph is not None and self.node_offset is not None
+            src, dst = self.graph.edge_index
+            inst = self.graph.node_batch().index_select(0, src)
+            off = self.node_offset.index_select(0, inst)
+            ids, _ = self.tuple_ids(inst, [src - off, dst - off])
+            self._csr["edge"] = (ids, torch.argsort(ids, stable=True), ids)
+        ids, order, _ = self._csr["edge"]
+        return ids, order
+
     def unflatten(self, values: torch.Tensor, b: int, fill: float | bool = 0) -> torch.Tensor:
         """Instance ``b``'s per-tuple values as a dense table (``[n]`` or ``[n0, n1]``); tuples outside
         the domain (intervals with i > j) hold ``fill``."""
@@ -191,6 +203,8 @@ class RelationPlan:
             return (lay.coords[0] > 0).long()
         if rel == "next":
             return (lay.coords[0] < n0 - 1).long()
+        if rel == "edge":
+            return torch.bincount(lay.edge_tuples()[0], minlength=T)
         indptr, _, _ = lay.csr(rel)
         node = self._pivot_node(spec, lay, slice(None))
         return indptr.index_select(0, node + 1) - indptr.index_select(0, node)
@@ -219,6 +233,12 @@ class RelationPlan:
             vs[self.bound] = vs[spec.domain.vars[0]] - 1
         elif rel == "next":
             vs[self.bound] = vs[spec.domain.vars[0]] + 1
+        elif rel == "edge":
+            tuple_of, order = lay.edge_tuples()
+            starts = torch.cumsum(torch.bincount(tuple_of, minlength=lay.num_tuples), 0)
+            first = starts.index_select(0, tgt) - torch.bincount(tuple_of, minlength=lay.num_tuples
+                                                                  ).index_select(0, tgt)
+            eid = order.index_select(0, first + r)
         else:
             indptr, order, nbr = lay.csr(rel)
             at = indptr.index_select(0, self._pivot_node(spec, lay, tgt)) + r
