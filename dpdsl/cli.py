@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a spec's reference DP, or a compiled student directory")
     p.add_argument("target", help="a .dp spec (reference executor) or a student directory")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--graph", help="graph file (.json, .graphml, edge list)")
+    src.add_argument("--graph", help="graph file (.json, .graphml, edge list, .npz)")
     src.add_argument("--instance", help="sequence instance file (JSON) for a sequence/grid/intervals spec")
     src.add_argument("--sample", type=int, metavar="N", help="draw N graphs from the spec's sample section")
     p.add_argument("--seed", type=int, default=0)
@@ -105,7 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-depth", type=int, default=3)
     p.add_argument("--tau", type=float, default=0.5,
                    help="LRH threshold on held-out 1 - R^2 for a feature to count as represented")
-    p.add_argument("--fidelity", type=float, default=0.99, help="required agreement with the teacher")
+    p.add_argument("--fidelity", type=float, default=0.99,
+                   help="agreement with the teacher that needs no explanation (below it: see --faithfulness)")
+    p.add_argument("--faithfulness", choices=["noise-aware", "strict"], default="noise-aware",
+                   help="noise-aware: lower fidelity passes when the residual is teacher noise (no represented "
+                        "pattern, at most --max-noise); strict: lower fidelity fails")
+    p.add_argument("--max-noise", type=float, default=0.1,
+                   help="noise-aware: the most teacher noise (upper 95%% bound of the disagreement rate) allowed")
     p.add_argument("--keep-unfaithful", action="store_true")
     p.add_argument("--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -118,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the certificate as JSON")
     p.add_argument("--no-search", action="store_true",
                    help="skip the invariant and simplest-rule searches (proofs only)")
+
+    p = sub.add_parser("export", help="write a compiled student as a model another runtime runs (ONNX)")
+    p.add_argument("student", help="a student directory (from dpdsl compile)")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("-o", "--output", required=True, help="the model file to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_allow_modified(p)
 
     p = sub.add_parser("eval", help="accuracy of a student against the reference executor per size")
     p.add_argument("student")
@@ -158,7 +171,7 @@ def _print_check(spec) -> None:
 
 def _cmd_run(args) -> int:
     from dpdsl.api import load_spec
-    from dpdsl.execute import run_reference, to_jsonable
+    from dpdsl.execute import round_cap_warning, run_reference, to_jsonable
     from dpdsl.graphs.core import batch_graphs, unbatch_nodes
     from dpdsl.graphs.io import load_graph
     from dpdsl.graphs.validate import validate_graph
@@ -185,8 +198,7 @@ def _cmd_run(args) -> int:
     if args.graph:
         g = load_graph(args.graph)
         graphs = [validate_graph(g, kind=spec.graph_kind,
-                                 node_inputs={k: v.type for k, v in spec.node_inputs.items()},
-                                 edge_inputs={k: v.type for k, v in spec.edge_inputs.items()},
+                                 node_inputs=spec.input_types("node"), edge_inputs=spec.input_types("edge"),
                                  symmetrize=args.symmetrize, name=args.graph)]
     else:
         from dpdsl.sampling import sample_graphs
@@ -200,7 +212,10 @@ def _cmd_run(args) -> int:
         outs = {}
         for name, o in spec.outputs.items():
             outs[name] = to_jsonable(unbatch_nodes(res.outputs[name], batch)[i], o.type.kind)
-        results.append({"outputs": outs, "rounds": int(res.rounds[i])})
+        results.append({"outputs": outs, "rounds": int(res.rounds[i]), "capped": bool(res.capped[i])})
+    warning = round_cap_warning(res)
+    if warning:
+        print(f"dpdsl: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results))
     else:
@@ -279,6 +294,10 @@ def _dispatch(args) -> int:
         from dpdsl.certify.cli import verify_main
 
         return verify_main(args)
+    if args.cmd == "export":
+        from dpdsl.commands.export import export_main
+
+        return export_main(args)
     if args.cmd == "eval":
         from dpdsl.evaluate import cli_main
 

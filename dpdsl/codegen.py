@@ -26,7 +26,11 @@ from dpdsl.types import BOOL
 
 RUNTIME_NAMES: dict[str, str] = {
     "INF": "INF",
+    "_all_to_first": "all_to_first",
+    "_everywhere": "everywhere",
     "_fill_empty": "fill_empty",
+    "_floor_div": "floor_div",
+    "_floor_mod": "floor_mod",
     "_fmax": "fmax",
     "_fmin": "fmin",
     "_full": "full",
@@ -98,7 +102,14 @@ class _Aggregate:
     def call(self) -> str:
         """Source of the call computing this aggregate inside ``Skeleton.forward``."""
         kw = "".join(f", {x}={x}" for x in self.node_reads() + self.edge_reads())
-        return f"self.{self.attr}(_edges[{self.attr!r}], _N{kw})"
+        call = f"self.{self.attr}(_edges[{self.attr!r}], _N{kw})"
+        return f"_everywhere({call})" if RELATIONS[self.agg.relation].over_all else call
+
+    def edges(self) -> str:
+        """Source of this aggregate's edge pairs (an aggregate over all nodes sends every node to node 0)."""
+        if RELATIONS[self.agg.relation].over_all:
+            return "_all_to_first(_N)"
+        return f"self.relation_edges(edge_index, {self.agg.relation!r})"
 
 
 def _aggregates(spec: SpecIR) -> list[_Aggregate]:
@@ -203,7 +214,7 @@ def _transition_slot(spec: SpecIR) -> list[str]:
 
 def _skeleton_class(spec: SpecIR, aggs: list[_Aggregate]) -> list[str]:
     """``class Skeleton``: its aggregate modules, the transition slot, the relations, then ``forward``."""
-    relations = sorted({a.agg.relation for a in aggs})
+    relations = sorted({a.agg.relation for a in aggs if not RELATIONS[a.agg.relation].over_all})
     doc = f"The DP `{spec.name}` as a GNN: init, rounds of views + transitions, outputs."
     return [
         "class Skeleton(torch.nn.Module):",
@@ -263,7 +274,7 @@ def _init(spec: SpecIR, aggs: list[_Aggregate], src: SourceGen) -> list[str]:
     lines += [f"        {k} = ({src.visit(st.init)}){_cast(st.type.kind)}" for k, st in spec.states.items()]
     lines += [
         "        _edges = {",
-        *[f"            {a.attr!r}: self.relation_edges(edge_index, {a.agg.relation!r})," for a in aggs],
+        *[f"            {a.attr!r}: {a.edges()}," for a in aggs],
         "        }",
         f"        _cap = _round_cap({_bare(src.visit(spec.rounds.expr))})",
     ]

@@ -87,13 +87,27 @@ class CompiledAgg:
         self.agg_name, self.relation = e.agg, e.relation
 
     def __call__(self, c: Context, rows: int) -> torch.Tensor:
+        if RELATIONS[self.relation].over_all:
+            return self.over_all(c)
         nbr, me = c.relation(self.relation)
-        values = self.body((c, nbr, me, None), int(nbr.shape[0]))
+        values = self.body((c, nbr, me, None), nbr.shape[0])
         agg = AGGREGATORS[self.agg_name]  # looked up per call: plugins may re-register an aggregator
         out = agg.aggregate(values, me, nbr, c.graph.num_nodes)
         if agg.selects and c.graph.batch is not None:
             # argmin/argmax return batch-global neighbour ids; node ids are local to each graph (as `id`)
             out = out - (torch.arange(c.graph.num_nodes, dtype=out.dtype) - c.builtins["id"])
+        return out
+
+    def over_all(self, c: Context) -> torch.Tensor:
+        """One reduction per graph of the batch over the body at every node u, read by every node v of
+        that graph (the body reads only u: ``dpdsl.check.types``)."""
+        n = c.graph.num_nodes
+        nodes, batch = torch.arange(n), c.graph.node_batch()
+        values = self.body((c, nodes, nodes, None), n)
+        agg = AGGREGATORS[self.agg_name]
+        out = agg.aggregate(values, batch, nodes, c.graph.num_graphs).index_select(0, batch)
+        if agg.selects:  # a batch-global node id -> local to its graph, as `id`
+            out = out - (nodes.to(out.dtype) - c.builtins["id"])
         return out
 
     def on(self, c: Context, nodes: torch.Tensor, eids: torch.Tensor) -> torch.Tensor:
@@ -127,12 +141,26 @@ class EdgeEvaluator(TorchEvaluator):
         at = 1 if e.site == "nbr" else 2
         if e.kind == "state":  # index_select, not src[nbr]: same values, ~4x faster gather on CPU
             return lambda env, rows: env[0].state[key].index_select(0, env[at])
+        if e.kind == "view":  # computed earlier this round (compute_views keeps dependency order)
+            return lambda env, rows: env[0].views[key].index_select(0, env[at])
         return lambda env, rows: env[0].graph.node[key].index_select(0, env[at])
 
 
 def evaluate(e: A.Expr, ctx: Context) -> torch.Tensor:
     """Evaluate a typed expression over the nodes of a context (compiles it; runs compile once)."""
     return NodeEvaluator(ctx.spec.param_values).compile(e)(ctx, ctx.graph.num_nodes)
+
+
+def compute_views(ctx: Context, fns: Mapping[str, Fn] | None = None) -> dict[str, torch.Tensor]:
+    """Every view on the context's current state, into a fresh ``ctx.views``, in the IR's order: the
+    checker orders views so that one reading another comes after it (``dpdsl.check.states``)."""
+    if fns is None:
+        compiler = NodeEvaluator(ctx.spec.param_values)
+        fns = {name: compiler.compile(v.agg) for name, v in ctx.spec.views.items()}
+    ctx.views = views = {}
+    for name, fn in fns.items():
+        views[name] = fn(ctx, ctx.graph.num_nodes)
+    return views
 
 
 def make_context(spec: SpecIR, graph: Graph) -> Context:
@@ -187,7 +215,7 @@ def local_transition(fn: LocalFn) -> Transition:
     """A compiled node-local expression as a transition callable (keyword arguments by name)."""
 
     def run(**args: torch.Tensor) -> torch.Tensor:
-        return fn(args, int(next(iter(args.values())).shape[0]))
+        return fn(args, next(iter(args.values())).shape[0])
 
     return run
 
@@ -202,7 +230,21 @@ class RunResult:
     final_state: dict[str, torch.Tensor]
     graph: Graph
     view_trajectory: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    capped: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    """[num_graphs] bool: the graph stopped on its round cap while its states were still changing (one
+    more round would change some state): the cap may be too small (``round_cap_warning``)."""
     layout: Any = None  # index domains: the tuples (``Layout.unflatten`` gives an instance's tables)
+
+
+def round_cap_warning(res: RunResult, what: str = "the run") -> str | None:
+    """One line saying which graphs stopped on their round cap while states were still changing, or None."""
+    hit = res.capped.nonzero().flatten().tolist()
+    if not hit:
+        return None
+    where = (f"graph {hit[0]}" if res.capped.numel() == 1 or len(hit) == 1 else
+             f"{len(hit)} of {res.capped.numel()} graphs (first: graph {hit[0]})")
+    return (f"{what} stopped on its round cap ({int(res.rounds[hit[0]])} rounds) while states were still "
+            f"changing in {where}; one more round would change them: the spec's 'rounds' may be too small")
 
 
 def _cast(value: torch.Tensor, kind: str, n: int) -> torch.Tensor:
@@ -276,7 +318,7 @@ class _Run:
         """Every view and every node's transition. Returns the changed nodes (a mask) when ``track`` or
         a batch needs per-graph round counts, a bool for a single graph, None when nothing tracks."""
         ctx, n, spec = self.ctx, self.n, self.spec
-        ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
+        compute_views(ctx, self.view_fns)
         active = self.caps >= t if t > self.all_active_until else None
         fixpoint = spec.rounds.fixpoint
         mask = torch.zeros(n, dtype=torch.bool) if track or (fixpoint and not self.single) else None
@@ -338,11 +380,23 @@ class _Run:
             caps = torch.zeros(ctx.graph.num_graphs, dtype=torch.float64).scatter_reduce(
                 0, self.batch, self.caps, "amax")
             rounds = caps.long()
-        if not views_current:
-            ctx.views = {name: fn(ctx, n) for name, fn in self.view_fns.items()}
+        capped = torch.zeros(ctx.graph.num_graphs, dtype=torch.bool)
+        if not views_current:  # stopped on the cap, not at a fixpoint: would one more round change anything?
+            compute_views(ctx, self.view_fns)
+            capped = self.still_changing()
         outputs = {name: _cast(self.compiler.compile(o.expr)(ctx, n), o.type.kind, n)
                    for name, o in spec.outputs.items()}
-        return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj, ctx.domain)
+        return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj, capped, ctx.domain)
+
+    def still_changing(self) -> torch.Tensor:
+        """Per graph: one more round of transitions (on the views just computed) would change a state."""
+        ctx, n, spec = self.ctx, self.n, self.spec
+        moved = torch.zeros(n, dtype=torch.bool)
+        for name, st in spec.states.items():
+            val = _cast(self.transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
+            moved |= _differs(val, ctx.state[name])
+        return torch.zeros(ctx.graph.num_graphs, dtype=torch.bool).index_put_(
+            (self.batch[moved],), torch.tensor(True))
 
 
 SERIAL_TEST_FROM = 32768

@@ -3,8 +3,9 @@ vocabulary of terms its leaves select.
 
 "Let the tree choose; let the DSL compute": internal nodes test predicates over the unknown's
 arguments (bool arguments; comparisons between numeric arguments; comparisons with the spec's own
-constants and params), and leaves *select* a term (a numeric argument, a constant of the spec, or a
-small term built with the spec's own operators) or emit a constant for bool fields. ``min``/``max``
+constants and params; an enum argument equal to a label or to another argument of its enum), and
+leaves *select* a term (a numeric argument, a constant of the spec, or a small term built with the
+spec's own operators; for enum fields a label or an enum argument) or emit a constant for bool fields. ``min``/``max``
 of arguments are deliberately not terms: they are selections, which the tree expresses with a split
 the LRH test can see. Features are
 written as spec text and typed by the checker (as ``predicate``/``term`` declarations appended to the
@@ -14,6 +15,7 @@ spec), so the student, the distiller and the report all evaluate and print them 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -87,12 +89,13 @@ def candidate_texts(spec: SpecIR, field: str) -> tuple[list[str], list[str]]:
                 preds.append(f"{a} == -inf")
             else:
                 preds += [f"{a} < {c}", f"{a} == {c}", f"{c} < {a}"]
+    preds += _enum_predicates(spec, st.args)
     preds += [unparse(p) for p in st.predicates]
     kind = st.type.kind
     if kind == BOOL:
         terms = ["false", "true"]
-    elif kind == ENUM:
-        terms = list(st.type.labels)
+    elif kind == ENUM:  # a label, or an enum argument of the same enum (so the field can keep its value)
+        terms = list(st.type.labels) + [a for a in st.args if spec.arg_type(a).base() == st.type.base()]
     else:
         terms = list(numeric) + const_txt
         finite = [c for c in const_txt if c not in ("inf", "-inf", "0")]
@@ -101,6 +104,15 @@ def candidate_texts(spec: SpecIR, field: str) -> tuple[list[str], list[str]]:
             terms += [f"{a} + {c}" for a in numeric for c in finite]
     terms += [unparse(t) for t in st.terms]
     return _dedup(preds), _dedup(terms)
+
+
+def _enum_predicates(spec: SpecIR, args: tuple[str, ...]) -> list[str]:
+    """``a == label`` for each enum argument and label, ``a == b`` for two arguments of one enum."""
+    enums = [a for a in args if spec.arg_type(a).kind == ENUM]
+    preds = [f"{a} == {lab}" for a in enums for lab in spec.arg_type(a).labels]
+    for i, a in enumerate(enums):
+        preds += [f"{a} == {b}" for b in enums[i + 1:] if spec.arg_type(a).labels == spec.arg_type(b).labels]
+    return preds
 
 
 def _dedup(xs: list[str]) -> list[str]:
@@ -124,6 +136,12 @@ def candidate_features(spec: SpecIR, field: str) -> FeatureSet:
     return typed_features(spec, field, preds, terms)
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(params: tuple[tuple[str, float], ...], e: A.Expr):  # noqa: ANN202 - a LocalFn closure
+    """One closure per (params, feature): the dataset evaluates the same features every round."""
+    return compile_local(dict(params), e)
+
+
 def evaluate_features(spec: SpecIR, exprs: tuple[A.Expr, ...], args: dict[str, torch.Tensor],
                       dtype: torch.dtype) -> torch.Tensor:
     """``[N, len(exprs)]`` values of features given the unknown's arguments (vectorised per feature)."""
@@ -131,8 +149,9 @@ def evaluate_features(spec: SpecIR, exprs: tuple[A.Expr, ...], args: dict[str, t
     if not exprs:
         return torch.zeros(n, 0, dtype=dtype)
     cols = []
+    params = tuple(sorted(spec.param_values.items()))
     for e in exprs:
-        v = compile_local(spec.param_values, e)(args, n)
+        v = _compiled(params, e)(args, n)
         if v.dim() == 0:
             v = v.expand(n)
         cols.append(v.to(dtype))

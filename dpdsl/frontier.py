@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
+from dpdsl.expr import nodes as A
 from dpdsl.ir import SpecIR
-from dpdsl.registry import AGGREGATORS
+from dpdsl.registry import AGGREGATORS, RELATIONS
 
 DENSE_FRACTION = 0.05
 """A round touching more than this fraction of a relation's edges runs dense (Ligra uses 1/20)."""
@@ -59,9 +60,12 @@ class Frontier:
 
     @staticmethod
     def applies(spec: SpecIR) -> bool:
-        """Plugin aggregators with a custom reduction may depend on the whole edge set's layout: those
-        specs keep dense rounds."""
-        return all(AGGREGATORS[v.agg.agg].custom is None for v in spec.views.values())
+        """Plugin aggregators with a custom reduction may depend on the whole edge set's layout, a view
+        over all nodes on every node and a view reading a view on more than its edges: those specs keep
+        dense rounds."""
+        return all(AGGREGATORS[v.agg.agg].custom is None and not RELATIONS[v.agg.relation].over_all
+                   and not any(isinstance(x, A.Index) and x.kind == "view" for x in A.walk(v.agg))
+                   for v in spec.views.values())
 
     def __init__(self, ctx: Any, views: Mapping[str, Any]) -> None:
         self.ctx, self.views = ctx, dict(views)

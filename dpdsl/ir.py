@@ -130,6 +130,11 @@ class SpecIR:
         """Params by value: what the expression backends fold into constants."""
         return {k: p.value for k, p in self.params.items()}
 
+    def input_types(self, site: str) -> dict[str, Type]:
+        """Declared input types of ``site`` ("node" or "edge"), as ``validate_graph`` takes them."""
+        inputs = self.node_inputs if site == "node" else self.edge_inputs
+        return {k: v.type for k, v in inputs.items()}
+
     def arg_type(self, name: str) -> Type:
         """Type of a local name an ``unknown(...)`` may take: a state field, node input or view."""
         if name in self.states:

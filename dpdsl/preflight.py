@@ -50,16 +50,6 @@ def float_flag(value: float, flag: str, lo: float, hi: float) -> float:
     return value
 
 
-def check_compile_args(args: Any) -> None:
-    """``dpdsl compile``'s flags (a negative seed used to fail after 18 s of sampling)."""
-    seed(args.seed)
-    int_flag(args.samples, "--samples", 1, limit="graphs")
-    int_flag(args.beam, "--beam", 1, 1024)
-    int_flag(args.max_depth, "--max-depth", 1, limit="tree_depth")
-    float_flag(args.fidelity, "--fidelity", 0.0, 1.0)
-    float_flag(args.tau, "--tau", 0.0, 1e6)
-
-
 def check_train_args(args: Any) -> None:
     """``dpdsl teacher train``'s flags, before any training."""
     seed(args.seed)

@@ -185,8 +185,11 @@ class Relation:
     edge_order: str
     reverse: bool  # False: nbr = source, me = target of the stored edge; True: the other way
     doc: str
+    over_all: bool = False  # every node u of v's graph (no edges): one reduction per graph, read by every v
 
     def edges(self, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.over_all:
+            raise ValueError(f"relation '{self.name}' ranges over all nodes of a graph; it has no edges")
         src, dst = edge_index[0], edge_index[1]
         return (dst, src) if self.reverse else (src, dst)
 
@@ -207,15 +210,10 @@ for _r in (
     Relation("neighbors", ("undirected",), "--", True, "any", False, "undirected neighbours"),
     Relation("children", ("tree",), "", True, "me_nbr", True, "children u of v in a rooted tree"),
     Relation("parent", ("tree",), "", True, "nbr_me", False, "the parent u of v in a rooted tree"),
+    Relation("all", ("directed", "undirected", "dag", "tree"), "", True, "none", False,
+             "every node u of v's graph, v included (a global aggregate; the body reads only u)", over_all=True),
 ):
     register_relation(_r)
-
-GRAPH_KINDS: dict[str, str] = {
-    "directed": "directed graph; an undirected input graph counts each edge in both directions",
-    "undirected": "undirected graph (each edge listed once)",
-    "dag": "directed acyclic graph",
-    "tree": "rooted tree or forest, edges parent -> child",
-}
 
 # Built-in names: what they mean and where they may appear.
 BUILTINS: dict[str, tuple[Type, str]] = {

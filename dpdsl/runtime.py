@@ -15,8 +15,8 @@ import torch
 
 from dpdsl.tolerances import round_caps
 
-__all__ = ["INF", "differs", "fill_empty", "fmax", "fmin", "full", "round_cap", "same", "tree_depths",
-           "tree_height"]
+__all__ = ["INF", "all_to_first", "differs", "everywhere", "fill_empty", "floor_div", "floor_mod", "fmax", "fmin",
+           "full", "round_cap", "same", "tree_depths", "tree_height"]
 
 INF = float("inf")
 
@@ -26,6 +26,32 @@ def full(value: float | bool, size: int) -> torch.Tensor:
     if isinstance(value, bool):
         return torch.full((size,), value, dtype=torch.bool)
     return torch.full((size,), float(value), dtype=torch.float64)
+
+
+def all_to_first(num_nodes: int) -> torch.Tensor:
+    """The edges of an aggregate over all nodes in an emitted skeleton (one graph): every node -> node 0,
+    so message passing reduces the whole graph onto node 0 (:func:`everywhere` then broadcasts it)."""
+    return torch.stack([torch.arange(num_nodes), torch.zeros(num_nodes, dtype=torch.long)])
+
+
+def everywhere(x: torch.Tensor) -> torch.Tensor:
+    """Node 0's aggregate (over all nodes, :func:`all_to_first`) as every node's value."""
+    return x[:1].expand(x.shape[0]).clone()
+
+
+def floor_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The language's ``a // b``: ``floor(a / b)`` of the float64 quotient (two correctly rounded IEEE
+    operations, so every backend computes the same bits; exact for integers below 2^53). Hence
+    ``x // 0`` is ``inf``/``-inf`` by the signs (``0 // 0`` NaN), ``inf // 2`` is ``inf``, ``5 // inf`` is 0,
+    and NaN propagates (``dpdsl.expr.ops``)."""
+    return torch.floor(a / b)
+
+
+def floor_mod(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The language's ``a % b``: ``a - b * floor(a / b)``, so the result has the divisor's sign
+    (``-7 % 3 == 2``) and ``a == b * (a // b) + a % b`` for integers. ``x % 0``, ``inf % b`` and
+    ``x % inf`` are NaN (``inf - inf``, ``0 * inf``), NaN propagates."""
+    return a - b * torch.floor(a / b)
 
 
 def fmin(*xs: torch.Tensor) -> torch.Tensor:

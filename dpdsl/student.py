@@ -52,7 +52,7 @@ class FieldTree:
                           spec.states[self.features.field].type.dtype())
 
         def run(**args: torch.Tensor) -> torch.Tensor:
-            return fn(args, int(next(iter(args.values())).shape[0]))
+            return fn(args, next(iter(args.values())).shape[0])
 
         return run
 

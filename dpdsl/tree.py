@@ -106,8 +106,8 @@ def to_arrays(tree: Tree) -> TreeArrays:
     return TreeArrays(as_arr(feature), as_arr(left), as_arr(right), as_arr(value), depth(tree))
 
 
-def predict(tree: Tree | TreeArrays, X: np.ndarray) -> np.ndarray:
-    """Leaf class per row of ``X: bool[N, P]`` (``int64[N]``)."""
+def apply(tree: Tree | TreeArrays, X: np.ndarray) -> np.ndarray:
+    """Index (in ``to_arrays`` preorder) of the leaf each row of ``X: bool[N, P]`` reaches (``int64[N]``)."""
     a = tree if isinstance(tree, TreeArrays) else to_arrays(tree)
     X = np.asarray(X, dtype=bool)
     if X.ndim != 2:
@@ -120,7 +120,28 @@ def predict(tree: Tree | TreeArrays, X: np.ndarray) -> np.ndarray:
         f = a.feature[node]
         go_true = X[rows, np.maximum(f, 0)]
         node = np.where(f >= 0, np.where(go_true, a.left[node], a.right[node]), node)
-    return a.value[node]
+    return node
+
+
+def predict(tree: Tree | TreeArrays, X: np.ndarray) -> np.ndarray:
+    """Leaf class per row of ``X: bool[N, P]`` (``int64[N]``)."""
+    a = tree if isinstance(tree, TreeArrays) else to_arrays(tree)
+    return a.value[apply(a, X)]
+
+
+def leaf_paths(tree: Tree) -> dict[int, list[tuple[int, bool]]]:
+    """Leaf index (as ``apply`` numbers it) -> the (predicate, value) tests on the way from the root."""
+    out: dict[int, list[tuple[int, bool]]] = {}
+
+    def go(t: Tree, i: int, path: list[tuple[int, bool]]) -> int:
+        if isinstance(t, Leaf):
+            out[i] = path
+            return i + 1
+        nxt = go(t.if_true, i + 1, [*path, (t.pred, True)])
+        return go(t.if_false, nxt, [*path, (t.pred, False)])
+
+    go(tree, 0, [])
+    return out
 
 
 def to_json(tree: Tree) -> dict[str, Any]:

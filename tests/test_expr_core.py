@@ -98,7 +98,7 @@ def num_expr(depth: int) -> st.SearchStrategy[str]:
     sub, cond = num_expr(depth - 1), bool_expr(depth - 1)
     return st.one_of(
         leaf,
-        st.builds(lambda a, op, b: f"({a} {op} {b})", sub, st.sampled_from("+-*/"), sub),
+        st.builds(lambda a, op, b: f"({a} {op} {b})", sub, st.sampled_from(["+", "-", "*", "/", "//", "%"]), sub),
         st.builds(lambda a: f"-({a})", sub),
         st.builds(lambda f, a, b: f"{f}({a}, {b})", st.sampled_from(["min", "max"]), sub, sub),
         st.builds(lambda a: f"abs({a})", sub),

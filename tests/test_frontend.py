@@ -153,7 +153,7 @@ BAD: list[tuple[str, str, str]] = [
      "unknown sampler 'gaussian'"),
     ("sample-uniform-outside-range", _edit("sample w uniform(0, 1)", "sample ‸w uniform(-1, 1)"),
      "can draw -1, outside the input's range >= 0"),
-    ("sample-missing-for-input", _edit("sample graph er", "‸sample graph er", _edit("sample w uniform(0, 1)\n", "")),
+    ("sample-missing-for-input", _edit("input edge w", "input edge ‸w", _edit("sample w uniform(0, 1)\n", "")),
      "input 'w' has no sample clause"),
     ("sample-bad-node-range", _edit("sample graph er", "sample graph ‸er", _edit("nodes 4..16", "nodes 16..4")),
      "bad node range 16..4"),

@@ -33,6 +33,8 @@ _PROPAGATE = ("min", "max", "or", "and", "count", "argmin", "argmax")
 def _index_type(spec: SpecIR, e: N.Index) -> Type:
     if e.kind == "state":
         return spec.states[e.name].type
+    if e.kind == "view":
+        return spec.views[e.name].type
     return {**spec.node_inputs, **spec.edge_inputs}[e.name].type
 
 

@@ -137,89 +137,117 @@ def _ref_text(spec: SpecIR, name: str) -> str | None:
 
 def _certify_field(spec: SpecIR, name: str, ft: FieldTree, meta: dict[str, Any], get_reached: Any,
                    search: bool, get_nan: Any) -> FieldCertificate:
+    """Prove one field's tree equal to its reference: over the extended reals (with the spec's assume
+    lines if the plain proof fails), then bit-exactly in float64, then with NaN arguments."""
     st = spec.states[name]
-    rule_e = tree_expr(ft.features, ft.tree, st.type)
     fc = FieldCertificate(name, ft.rules, _ref_text(spec, name), NOT_CERTIFIED, "")
     if search:
         simp = simplify_rule(spec, name, ft.features, ft.tree)
         fc.simplified = unparse(simp) if simp is not None else None
     if st.reference is None:
-        fc.status = NO_REFERENCE
-        fc.properties = prove_properties(spec, name, ft)
-        fc.pac = pac_from_report(meta, name)
-        fc.headline = (f"no reference for {name}: nothing is certified beyond the properties below"
-                       if fc.properties else f"no reference for {name}: nothing is proven")
-        return fc
-
-    named_real: list[Any] = []
-    goals = {}
-    for dom in ("real", "float64"):
-        p = FieldProblem(spec, name, dom)
-        tr, ref = p.tree(ft.features, ft.tree), p.encode(st.reference)
-        goals[dom] = (p, z3.Not(p.same(tr, ref)), [("student", tr, rule_e), ("reference", ref, st.reference)])
-    p, goal, named_real = goals["real"]
+        return _without_reference(spec, name, ft, meta, fc)
+    goals = {dom: _goal(spec, name, ft, dom) for dom in ("real", "float64")}
     assumes = list(st.assumes)
-    res, model = p.solve(goal)
-    if res == "unknown":
-        fc.headline = "not certified: the solver gave up (timeout)"
+    if not _prove_real(spec, name, ft, fc, goals["real"], assumes, get_reached, search):
         return fc
-    plain_cex = counterexample(spec, name, p, model, named_real) if res == "sat" else None
-    if plain_cex is not None and assumes:
-        fc.details.append("without its assume lines the proof fails at " + plain_cex.describe(spec, name))
-        res, model = p.solve(goal, *[p.encode(a) for a in assumes])
-        fc.assumptions = [f"assume {name} : {unparse(a)}" for a in assumes]
-        if res == "sat":
-            fc.counterexample = counterexample(spec, name, p, model, named_real)
-            fc.headline = ("not certified: differs from the reference even under its assume lines at "
-                           + fc.counterexample.describe(spec, name))
-            return fc
-        if res == "unknown":
-            fc.headline = "not certified: the solver gave up (timeout)"
-            return fc
-    elif plain_cex is not None:
-        fc.counterexample = plain_cex
-        fc.headline = "not certified: counterexample " + plain_cex.describe(spec, name)
-        _explain_failure(spec, name, ft, fc, get_reached, search)
-        return fc
-    excl = p.exclusions()
-    # equal over the extended reals: now bit-exactly in float64
-    pf, goal_f, named_f = goals["float64"]
-    used = [pf.encode(a) for a in assumes] if fc.assumptions else []
-    res_f, model_f = pf.solve(goal_f, *used)
-    if res_f == "sat":
-        fc.counterexample = counterexample(spec, name, pf, model_f, named_f)
-        fc.headline = ("not certified: equal in exact arithmetic, but float64 rounding differs at "
-                       + fc.counterexample.describe(spec, name))
-        return fc
-    if res_f == "unknown":
-        fc.headline = ("not certified: equal over the extended reals (exact arithmetic), but the float64 "
-                       "proof timed out")
+    if not _prove_float64(spec, name, fc, goals["float64"], assumes):
         return fc
     fc.status = CERTIFIED
     if fc.assumptions:
         fc.headline = ("certified: equal to the reference for every input satisfying "
                        + "; ".join(f"'{a}'" for a in fc.assumptions))
-        r = get_reached()
-        for a, line in zip(assumes, fc.assumptions, strict=True):
-            if r is None:
-                fc.details.append(f"'{line}' is a claim about reachable values; no sample section to check it on")
-                continue
-            bad, first = violations(spec, name, a, r)
-            fc.details.append(
-                f"'{line}' holds on all {r.rows(name)} argument tuples of {r.graphs} sampled reference runs "
-                f"({r.nodes} nodes): evidence, not proof" if not bad else
-                f"WARNING: '{line}' is false on {bad} of {r.rows(name)} sampled reachable argument tuples "
-                f"(first: {first}): the assumption is wrong, and so is this certificate")
-            if bad:
-                fc.status = NOT_CERTIFIED
-                fc.headline = f"not certified: its assumption '{line}' is false on reachable values ({first})"
+        _check_assumptions(spec, name, fc, assumes, get_reached())
     else:
         fc.headline = "certified: equal to the reference for every input"
     _nan_arguments(spec, name, ft, fc, get_nan(), assumes)
+    excl = goals["real"][0].exclusions()
     if excl:
         fc.details.append("the extended-real proof excludes inputs where " + "; ".join(excl)
                           + " (the float64 proof has no exclusions)")
     return fc
+
+
+def _without_reference(spec: SpecIR, name: str, ft: FieldTree, meta: dict[str, Any],
+                       fc: FieldCertificate) -> FieldCertificate:
+    fc.status = NO_REFERENCE
+    fc.properties = prove_properties(spec, name, ft)
+    fc.pac = pac_from_report(meta, name)
+    fc.headline = (f"no reference for {name}: nothing is certified beyond the properties below"
+                   if fc.properties else f"no reference for {name}: nothing is proven")
+    return fc
+
+
+def _goal(spec: SpecIR, name: str, ft: FieldTree, dom: str) -> tuple[FieldProblem, Any, list[Any]]:
+    """The negated equality of tree and reference over ``dom``, with the named values for a model."""
+    st = spec.states[name]
+    p = FieldProblem(spec, name, dom)
+    tr, ref = p.tree(ft.features, ft.tree), p.encode(st.reference)
+    named = [("student", tr, tree_expr(ft.features, ft.tree, st.type)), ("reference", ref, st.reference)]
+    return p, z3.Not(p.same(tr, ref)), named
+
+
+def _prove_real(spec: SpecIR, name: str, ft: FieldTree, fc: FieldCertificate, goal: tuple, assumes: list[Any],
+                get_reached: Any, search: bool) -> bool:
+    """Equality over the extended reals, under the assume lines if needed; False (fc filled) if not."""
+    p, g, named = goal
+    res, model = p.solve(g)
+    if res == "unknown":
+        fc.headline = "not certified: the solver gave up (timeout)"
+        return False
+    if res != "sat":
+        return True
+    plain_cex = counterexample(spec, name, p, model, named)
+    if not assumes:
+        fc.counterexample = plain_cex
+        fc.headline = "not certified: counterexample " + plain_cex.describe(spec, name)
+        _explain_failure(spec, name, ft, fc, get_reached, search)
+        return False
+    fc.details.append("without its assume lines the proof fails at " + plain_cex.describe(spec, name))
+    res, model = p.solve(g, *[p.encode(a) for a in assumes])
+    fc.assumptions = [f"assume {name} : {unparse(a)}" for a in assumes]
+    if res == "sat":
+        fc.counterexample = counterexample(spec, name, p, model, named)
+        fc.headline = ("not certified: differs from the reference even under its assume lines at "
+                       + fc.counterexample.describe(spec, name))
+        return False
+    if res == "unknown":
+        fc.headline = "not certified: the solver gave up (timeout)"
+        return False
+    return True
+
+
+def _prove_float64(spec: SpecIR, name: str, fc: FieldCertificate, goal: tuple, assumes: list[Any]) -> bool:
+    """Equal over the extended reals: now bit-exactly in float64 (no exclusions)."""
+    pf, g, named = goal
+    used = [pf.encode(a) for a in assumes] if fc.assumptions else []
+    res, model = pf.solve(g, *used)
+    if res == "sat":
+        fc.counterexample = counterexample(spec, name, pf, model, named)
+        fc.headline = ("not certified: equal in exact arithmetic, but float64 rounding differs at "
+                       + fc.counterexample.describe(spec, name))
+        return False
+    if res == "unknown":
+        fc.headline = ("not certified: equal over the extended reals (exact arithmetic), but the float64 "
+                       "proof timed out")
+        return False
+    return True
+
+
+def _check_assumptions(spec: SpecIR, name: str, fc: FieldCertificate, assumes: list[Any], r: Any) -> None:
+    """Check each assume line on sampled reachable arguments: evidence for it, or a refutation."""
+    for a, line in zip(assumes, fc.assumptions, strict=True):
+        if r is None:
+            fc.details.append(f"'{line}' is a claim about reachable values; no sample section to check it on")
+            continue
+        bad, first = violations(spec, name, a, r)
+        fc.details.append(
+            f"'{line}' holds on all {r.rows(name)} argument tuples of {r.graphs} sampled reference runs "
+            f"({r.nodes} nodes): evidence, not proof" if not bad else
+            f"WARNING: '{line}' is false on {bad} of {r.rows(name)} sampled reachable argument tuples "
+            f"(first: {first}): the assumption is wrong, and so is this certificate")
+        if bad:
+            fc.status = NOT_CERTIFIED
+            fc.headline = f"not certified: its assumption '{line}' is false on reachable values ({first})"
 
 
 def _nan_arguments(spec: SpecIR, name: str, ft: FieldTree, fc: FieldCertificate, nan: dict[str, str],

@@ -6,10 +6,11 @@ It runs first because every later pass resolves names against ``CheckState.names
 
 from __future__ import annotations
 
-from dpdsl.check.state import CheckState
+from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.frontend import ast as A
+from dpdsl.graphs.core import GRAPH_KINDS
 from dpdsl.ir import InputIR
-from dpdsl.registry import BUILTINS, FUNCTIONS, GRAPH_KINDS
+from dpdsl.registry import BUILTINS, FUNCTIONS
 from dpdsl.types import BOOL, ENUM, INT, REAL
 
 SCALAR_KINDS = (BOOL, INT, REAL)
@@ -60,8 +61,8 @@ def check_graph(st: CheckState) -> None:
         raise st.err(f"duplicate graph declaration; first at line {graph[0].pos.line}", graph[1].pos)
     st.kind = graph[0].kind
     if st.kind not in GRAPH_KINDS:
-        raise st.err(f"unknown graph kind '{st.kind}'; expected one of {', '.join(GRAPH_KINDS)}",
-                     graph[0].kind_pos)
+        raise st.err(f"unknown graph kind '{st.kind}'; expected one of {', '.join(GRAPH_KINDS)}"
+                     + did_you_mean(st.kind, GRAPH_KINDS), graph[0].kind_pos)
 
 
 def declare_names(st: CheckState) -> None:
@@ -92,7 +93,8 @@ def check_type_decls(st: CheckState) -> None:
                 st.labels[lab] = t
             continue
         if t.kind not in SCALAR_KINDS:
-            raise st.err(f"unknown type '{t.kind}'; expected bool, int, real or {{label, ...}}", d.type_pos)
+            raise st.err(f"unknown type '{t.kind}'; expected bool, int, real or {{label, ...}}"
+                         + did_you_mean(t.kind, SCALAR_KINDS), d.type_pos)
         if t.kind == BOOL and (t.lo is not None or t.hi is not None):
             raise st.err("bool takes no range", d.type_pos)
         if t.lo is not None and t.hi is not None and t.lo > t.hi:

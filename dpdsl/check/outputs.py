@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dpdsl.check.state import CheckState
+from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.check.types import Scope, typed
 from dpdsl.frontend import ast as A
 from dpdsl.ir import OutputIR
@@ -15,7 +15,8 @@ def check_outputs(st: CheckState) -> None:
     for d in st.take(A.OutputDecl):
         if d.expr is None:
             if d.name not in st.states:
-                raise st.err(f"'output {d.name}' names no state field; write 'output {d.name} = ...'", d.name_pos)
+                raise st.err(f"'output {d.name}' names no state field; write 'output {d.name} = ...'"
+                             + did_you_mean(d.name, st.states), d.name_pos)
             expr: A.Expr = A.Name(pos=d.name_pos, type=st.states[d.name].type.base(), name=d.name, kind="state")
         else:
             kind = st.kind_of(d.name)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dpdsl import limits
 from dpdsl import sampling as S
-from dpdsl.check.state import CheckState
+from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.frontend import ast as A
 from dpdsl.graphs import generators as G
 from dpdsl.ir import SampleIR
@@ -33,8 +33,9 @@ def check_samples(st: CheckState) -> None:
     samples = tuple(_input_clause(st, d) for d in ins)
     seen = {d.name for d in ins}
     for name in st.inputs:
-        if name not in seen:
-            raise st.err(f"input '{name}' has no sample clause; add 'sample {name} ...'", gs[0].pos)
+        if name not in seen:  # pointed at the input lacking one, as a state lacking an init is
+            raise st.err(f"input '{name}' has no sample clause; add 'sample {name} ...' to the sample section",
+                         st.names[name].name_pos)
     g = gs[0]
     st.sample = SampleIR(g.family, family_args, (g.lo, g.hi), samples)
 
@@ -64,7 +65,8 @@ def _graph_clause(st: CheckState, g: A.SampleGraphDecl) -> tuple[tuple[str, floa
     """The family exists, fits the graph kind, takes these named arguments; the node range is sane."""
     fam = G.FAMILIES.get(g.family)
     if fam is None:
-        raise st.err(f"unknown graph family '{g.family}'; expected one of {', '.join(G.FAMILIES)}", g.family_pos)
+        raise st.err(f"unknown graph family '{g.family}'; expected one of {', '.join(G.FAMILIES)}"
+                     + did_you_mean(g.family, G.FAMILIES), g.family_pos)
     if not S.family_fits(fam, st.kind):
         raise st.err(f"graph family '{g.family}' does not produce {st.kind} graphs", g.family_pos)
     kwargs = []
@@ -85,7 +87,7 @@ def _graph_clause(st: CheckState, g: A.SampleGraphDecl) -> tuple[tuple[str, floa
 def _input_clause(st: CheckState, d: A.SampleInputDecl) -> tuple[str, str, tuple[float, ...]]:
     """The input exists and the sampler, with these positional arguments, only draws values it admits."""
     if d.name not in st.inputs:
-        raise st.err(f"'sample {d.name}' names no declared input", d.name_pos)
+        raise st.err(f"'sample {d.name}' names no declared input" + did_you_mean(d.name, st.inputs), d.name_pos)
     inp = st.inputs[d.name]
     for a in d.call_args:
         if a.keyword is not None:
@@ -96,5 +98,7 @@ def _input_clause(st: CheckState, d: A.SampleInputDecl) -> tuple[str, str, tuple
         ty = Type(INT, 0.0, float(len(ty.labels) - 1))
     problem = S.check_sampler(d.sampler, args, ty, "node" if inp.site == "pos" else inp.site)
     if problem:  # an unknown sampler is pointed at; a bad draw at the input it is for
-        raise st.err(problem, d.sampler_pos if d.sampler not in G.SAMPLERS else d.name_pos)
+        if d.sampler not in G.SAMPLERS:
+            raise st.err(problem + did_you_mean(d.sampler, G.SAMPLERS), d.sampler_pos)
+        raise st.err(problem, d.name_pos)
     return d.name, d.sampler, args

@@ -7,6 +7,7 @@ refuse a declaration no pass handled instead of silently dropping it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from dpdsl.errors import DslError
@@ -15,6 +16,15 @@ from dpdsl.ir import DomainIR, InputIR, OutputIR, ParamIR, RoundsIR, SampleIR, S
 from dpdsl.types import Type
 
 D = TypeVar("D", bound=A.Decl)
+
+
+def did_you_mean(name: str, pool: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest name in ``pool`` (difflib), or ``""``: every checker
+    error about an unknown name ends with it."""
+    import difflib  # only on error paths: keeps checker start-up light
+
+    close = difflib.get_close_matches(name, [p for p in pool if p != name], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 class CheckState:

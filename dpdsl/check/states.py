@@ -7,13 +7,15 @@ and terms may read only that transition's arguments (the node-local inputs of th
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import replace
 from typing import TypeVar
 
 from dpdsl.assume import check_assumes
-from dpdsl.check.state import CheckState
+from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.check.types import Scope, assignable, typed
 from dpdsl.expr.fold import fold
+from dpdsl.expr.nodes import walk
 from dpdsl.frontend import ast as A
 from dpdsl.ir import StateIR, ViewIR
 from dpdsl.registry import BUILTINS
@@ -21,16 +23,51 @@ from dpdsl.types import BOOL, INT, REAL
 
 N = TypeVar("N", bound=A.NamedDecl)
 
-VIEW_READS = frozenset({"state", "input", "param", "builtin", "label"})
+VIEW_READS = frozenset({"state", "input", "view", "param", "builtin", "label"})
 INIT_READS = frozenset({"input", "param", "builtin", "label"})
 LOCAL_READS = frozenset({"state", "input", "view", "param", "label"})  # filtered further by Scope.only
 
 
 def check_views(st: CheckState) -> None:
-    """Each view is one aggregate over the graph; its type is the aggregator's result."""
-    for d in st.take(A.ViewDecl):
+    """Each view is one aggregate over the graph; its type is the aggregator's result. A view may read
+    other views (``b[u]``, this round's values): views are typed, and kept in the IR, in dependency order."""
+    for d in _view_order(st, st.take(A.ViewDecl)):
         agg = typed(st, d.expr, Scope(f"view {d.name}", VIEW_READS, agg_ok=True))
         st.views[d.name] = ViewIR(d.name, agg)  # type: ignore[arg-type]  # the grammar admits only aggregates
+
+
+def _view_order(st: CheckState, views: list[A.ViewDecl]) -> list[A.ViewDecl]:
+    """Views sorted so each comes after the views it reads, source order otherwise (Kahn's algorithm,
+    iterative); a cycle is an error at the read that closes it."""
+    index = {d.name: i for i, d in enumerate(views)}
+    reads = [[(x.name, x.pos) for x in walk(d.expr) if isinstance(x, (A.Name, A.Index)) and x.name in index]
+             for d in views]
+    waiting = [len({dep for dep, _ in r}) for r in reads]
+    readers: list[set[int]] = [set() for _ in views]
+    for i, r in enumerate(reads):
+        for dep, _ in r:
+            readers[index[dep]].add(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[A.ViewDecl] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(views[i])
+        for j in readers[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    if len(order) < len(views):  # follow unresolved reads from the first stuck view until one repeats
+        stuck = {i for i, w in enumerate(waiting) if w}
+        path, i = [], min(stuck)
+        while i not in path:
+            path.append(i)
+            dep, pos = next((d, p) for d, p in reads[i] if index[d] in stuck)
+            i = index[dep]
+        cycle = " -> ".join(views[k].name for k in [*path[path.index(i):], i])
+        raise st.err(f"views read each other in a cycle ({cycle}); a view may read only views that do not "
+                     "read it", pos)
+    return order
 
 
 def _by_name(decls: list[N]) -> dict[str, N]:
@@ -48,13 +85,14 @@ def check_states(st: CheckState) -> None:
         for name, d in table.items():
             if st.kind_of(name) != "state":
                 what = "not declared" if name not in st.names else f"a {st.kind_of(name)}"
-                raise st.err(f"{d.KEYWORD} for '{name}', which is {what}; {d.KEYWORD} defines a state field",
-                             d.name_pos)
+                raise st.err(f"{d.KEYWORD} for '{name}', which is {what}; {d.KEYWORD} defines a state field"
+                             + did_you_mean(name, [s.name for s in states]), d.name_pos)
     preds, terms, assumes = st.take(A.PredicateDecl), st.take(A.TermDecl), st.take(A.AssumeDecl)
     state_names = {d.name for d in states}
     for f in [*preds, *terms, *assumes]:
         if f.name not in state_names:
-            raise st.err(f"{f.KEYWORD} for '{f.name}', which is not a state field", f.name_pos)
+            raise st.err(f"{f.KEYWORD} for '{f.name}', which is not a state field"
+                         + did_you_mean(f.name, state_names), f.name_pos)
     for d in states:
         if d.name not in inits:
             raise st.err(f"state '{d.name}' has no init; add 'init {d.name} = ...'", d.name_pos)
@@ -95,8 +133,11 @@ def _unknown_args(st: CheckState, d: A.StateDecl, t: A.TransitionDecl) -> tuple[
             why = ("not declared" if a not in st.names and a not in BUILTINS
                    else "a built-in" if a in BUILTINS else f"a {kind}"
                    if kind != "input" else "an edge input")
+            local = [k for k in st.names if st.kind_of(k) in ("state", "view")
+                     or (st.kind_of(k) == "input" and st.inputs[k].site == "node")]
             raise st.err(f"unknown(...) argument '{a}' is {why}; arguments must be local names "
-                         "(the node's own state fields, node inputs or views)", apos)
+                         "(the node's own state fields, node inputs or views)"
+                         + (did_you_mean(a, local) if why == "not declared" else ""), apos)
         if a in args:
             raise st.err(f"unknown(...) argument '{a}' is repeated", apos)
         args.append(a)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from dpdsl.check.state import CheckState
+from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.expr import nodes as N
 from dpdsl.frontend import ast as A
 from dpdsl.registry import AGGREGATORS, BUILTINS, FUNCTIONS, RELATIONS, join_numeric
@@ -73,7 +73,7 @@ class TypeChecker(N.Visitor[A.Expr]):
             raise st.err(f"unknown name '{name}'" + _suggest(st, name), e.pos)
         d = st.names[name]
         kind = d.KEYWORD
-        if sc.edge is not None and kind in ("state", "input"):
+        if sc.edge is not None and kind in ("state", "input", "view"):
             agg = sc.edge[0]
             raise st.err(f"inside an aggregate, write {name}[{agg.nbr}] for the neighbour's value or "
                          f"{name}[{agg.me}] for the node's own", e.pos)
@@ -98,27 +98,39 @@ class TypeChecker(N.Visitor[A.Expr]):
                          "(view or output 'agg over ...'); here write the bare name", e.pos)
         agg, order = sc.edge
         kind = st.kind_of(e.name)
-        if kind not in ("state", "input"):
+        if kind not in ("state", "input", "view"):
             what = "not declared" if not kind else f"a {kind}"
-            raise st.err(f"'{e.name}' is {what}; only state fields and inputs can be indexed", e.pos)
-        if kind == "state" and "state" not in sc.allow:
-            raise st.err(f"{sc.what} cannot read state '{e.name}'", e.pos)
-        d = st.names[e.name]
-        assert isinstance(d, (A.InputDecl, A.StateDecl))
+            hint = did_you_mean(e.name, [k for k, d in st.names.items() if d.KEYWORD != "param"])
+            raise st.err(f"'{e.name}' is {what}; only state fields, inputs and views can be indexed{hint}", e.pos)
+        if kind in ("state", "view") and kind not in sc.allow:
+            raise st.err(f"{sc.what} cannot read {kind} '{e.name}'", e.pos)
+        over_all = RELATIONS[agg.relation].over_all
         if kind == "input" and st.inputs[e.name].site == "edge":
+            if over_all:
+                raise st.err(f"an aggregate over all nodes has no edges: edge input '{e.name}' cannot be read "
+                             "here", e.pos)
             self._edge_pair(e, agg, order)
-            return replace(e, type=d.type.base(), site="edge", kind="input")
+            return replace(e, type=st.inputs[e.name].type.base(), site="edge", kind="input")
         if len(e.args) != 1:
             raise st.err(f"node value '{e.name}' takes one index: {e.name}[{agg.nbr}] or {e.name}[{agg.me}]",
                          e.pos)
         (a,) = e.args
         if a == agg.nbr:
             site = "nbr"
+        elif a == agg.me and over_all:
+            raise st.err(f"an aggregate over all nodes reads only {agg.nbr}'s values; {e.name}[{a}] is the same "
+                         f"on every row: use it outside the aggregate", e.pos)
         elif a == agg.me:
             site = "self"
         else:
             raise st.err(f"unknown index '{a}'; this aggregate binds {agg.nbr} (neighbour) and "
-                         f"{agg.me} (the node)", e.pos)
+                         f"{agg.me} (the node)" + did_you_mean(a, (agg.nbr, agg.me)), e.pos)
+        if kind == "view":
+            if e.name not in st.views:  # the views pass types views in dependency order
+                raise st.err(f"view '{e.name}' is used before it is defined", e.pos)
+            return replace(e, type=st.views[e.name].type, site=site, kind="view")
+        d = st.names[e.name]
+        assert isinstance(d, (A.InputDecl, A.StateDecl))
         return replace(e, type=d.type.base(), site=site, kind=kind)
 
     def _edge_pair(self, e: A.Index, agg: A.Agg, order: str) -> None:
@@ -150,7 +162,7 @@ class TypeChecker(N.Visitor[A.Expr]):
                 if side.type.kind != BOOL:
                     raise self.st.err(f"'{op}' needs bool operands, got {side.type}", orig.pos)
             return replace(e, a=a, b=b, type=T_BOOL)
-        if op in ("+", "-", "*", "/"):
+        if op in ("+", "-", "*", "/", "//", "%"):
             for side, orig in ((a, e.a), (b, e.b)):
                 if not side.type.is_numeric:
                     raise self.st.err(f"'{op}' needs numbers, got {side.type}", orig.pos)
@@ -186,7 +198,8 @@ class TypeChecker(N.Visitor[A.Expr]):
         fn = FUNCTIONS.get(e.fn)
         if fn is None:
             hint = " (aggregators are written 'agg over relation u -> v : expr')" if e.fn in AGGREGATORS else ""
-            raise self.st.err(f"unknown function '{e.fn}'; known: {', '.join(sorted(FUNCTIONS))}{hint}", e.pos)
+            raise self.st.err(f"unknown function '{e.fn}'; known: {', '.join(sorted(FUNCTIONS))}{hint}"
+                              + did_you_mean(e.fn, FUNCTIONS), e.pos)
         if not fn.min_args <= len(e.args) <= fn.max_args:
             n = str(fn.min_args) if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
             raise self.st.err(f"{e.fn}() takes {n} arguments, got {len(e.args)}", e.pos)
@@ -203,12 +216,15 @@ class TypeChecker(N.Visitor[A.Expr]):
                          + ("; declare it as a view" if sc.edge is None else " (no nesting)"), e.pos)
         agg = AGGREGATORS.get(e.agg)
         if agg is None:
-            raise st.err(f"unknown aggregator '{e.agg}'; expected one of {', '.join(AGGREGATORS)}", e.pos)
+            raise st.err(f"unknown aggregator '{e.agg}'; expected one of {', '.join(AGGREGATORS)}"
+                         + did_you_mean(e.agg, AGGREGATORS), e.pos)
         if e.default is not None:
             raise st.err("'default' gives the value outside an index domain (grid, sequence, ...); on nodes "
                          "an empty neighbourhood yields the aggregator's identity", e.default.pos)
         node, order = self._relation(e)
         inner = replace(sc, agg_ok=False, edge=(node, order), what=f"the body of {e.agg}")
+        if RELATIONS[e.relation].over_all:  # one value per graph: the aggregating node's own id is not one
+            inner = replace(inner, builtins=sc.builtins - {"id"}, what=f"the body of {e.agg} over all nodes")
         body = TypeChecker(st, inner).visit(e.body)
         if body.type.kind not in agg.accepts:
             hint = {"or": "; use min/max/sum for numbers", "and": "; use min/max/sum for numbers",
@@ -223,7 +239,8 @@ class TypeChecker(N.Visitor[A.Expr]):
         st, kind = self.st, self.st.kind
         rel = RELATIONS.get(e.relation)
         if rel is None:
-            raise st.err(f"unknown relation '{e.relation}'; expected one of {', '.join(RELATIONS)}", e.pos)
+            raise st.err(f"unknown relation '{e.relation}'; expected one of {', '.join(RELATIONS)}"
+                         + did_you_mean(e.relation, RELATIONS), e.pos)
         if kind not in rel.kinds:
             have = [r for r, x in RELATIONS.items() if kind in x.kinds]
             raise st.err(f"relation '{e.relation}' needs a {' or '.join(rel.kinds)} graph, but this spec's "
@@ -247,8 +264,4 @@ class TypeChecker(N.Visitor[A.Expr]):
 
 def _suggest(st: CheckState, name: str) -> str:
     """A 'did you mean' hint from the declared names, built-ins and enum labels."""
-    import difflib  # only on this error path: keeps checker start-up light
-
-    pool = list(st.names) + list(BUILTINS) + list(st.labels)
-    close = difflib.get_close_matches(name, pool, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return did_you_mean(name, list(st.names) + list(BUILTINS) + list(st.labels))

@@ -18,7 +18,7 @@ import torch
 
 from dpdsl.distill.probes import fit_ridge
 from dpdsl.errors import UserError
-from dpdsl.execute import NodeEvaluator, evaluate, local_args, make_context
+from dpdsl.execute import NodeEvaluator, compute_views, evaluate, local_args, make_context
 from dpdsl.features import FeatureSet, evaluate_features
 from dpdsl.frontend import ast as A
 from dpdsl.graphs.core import Graph, batch_graphs
@@ -165,7 +165,7 @@ def transition_dataset(spec: SpecIR, run: TeacherRun, features: dict[str, Featur
         if not bool(active.any()):
             break
         ctx.state = labels
-        ctx.views = {name: fn(ctx, batch.num_nodes) for name, fn in views.items()}
+        compute_views(ctx, views)
         phi = run.output.embeddings[t]
         labels = {}
         for name, st in spec.states.items():

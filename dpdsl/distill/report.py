@@ -10,6 +10,32 @@ from typing import Any
 import numpy as np
 
 
+def report_number(x: float, nd: int = 4) -> float | None:
+    """Round for the deterministic report; NaN (nothing to probe) becomes null, inf a large number."""
+    if np.isnan(x):
+        return None
+    return float(round(float(x), nd)) if np.isfinite(x) else 1e9
+
+
+def field_section(fit: Any, d: Any, rules: str, leaves: int, depth: int, tau: float) -> dict[str, Any]:
+    """The report's section on one state field (``fit``: ``FieldFit``, ``d``: ``FieldData``)."""
+    names = d.features.predicate_names
+    return {
+        "rules": rules,
+        "leaves": leaves,
+        "depth": depth,
+        "transition_agreement": report_number(fit.agreement),
+        "agreement_by_round": {str(k): v for k, v in sorted(fit.per_round.items())},
+        "samples": d.size,
+        "unexplained_samples": d.unexplained,
+        "candidate_predicates": len(names),
+        "candidate_terms": len(d.features.terms),
+        "predicates_passing_lrh": int(fit.represented(tau).sum()),
+        "probes": fit.n_probes,
+        "lrh_scores": {p: report_number(s) for p, s in zip(names, fit.predicate_scores.tolist(), strict=True)},
+    }
+
+
 def render_text(report: dict[str, Any], timings: dict[str, float] | None = None) -> str:
     lines = []
     t = report["teacher"]
@@ -51,6 +77,9 @@ def render_text(report: dict[str, Any], timings: dict[str, float] | None = None)
         lines.append("")
         lines.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
                      + f"  (total {sum(timings.values()):.2f}s)")
+    if report.get("warnings"):
+        lines.append("")
+        lines += [f"warning: {w}" for w in report["warnings"]]
     if report.get("notes"):
         lines.append("")
         lines.append("notes (the student is faithful overall; the teacher disagrees with it here):")

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from dpdsl.runtime import floor_div, floor_mod
+
 
 @dataclass(frozen=True)
 class Op:
@@ -31,6 +33,17 @@ class Op:
 def _sdiv(a: Any, b: Any) -> np.float64:
     with np.errstate(all="ignore"):
         return np.float64(a) / np.float64(b)
+
+
+def _sfloordiv(a: Any, b: Any) -> np.float64:
+    with np.errstate(all="ignore"):
+        return np.floor(np.float64(a) / np.float64(b))
+
+
+def _sfloormod(a: Any, b: Any) -> np.float64:
+    a, b = np.float64(a), np.float64(b)
+    with np.errstate(all="ignore"):
+        return a - b * np.floor(a / b)
 
 
 def _arith(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], np.float64]:
@@ -58,6 +71,10 @@ BINARY: dict[str, Op] = {
     "-": Op("-", 5, torch.sub, _arith(operator.sub), "({a} - {b})"),
     "*": Op("*", 6, torch.mul, _arith(operator.mul), "({a} * {b})"),
     "/": Op("/", 6, torch.div, _sdiv, "({a} / {b})"),
+    # floor division and its remainder, floor(a / b) of the float64 quotient: dpdsl.runtime.floor_div says
+    # what they give on inf, NaN and a zero divisor; z3: Domain.floor (dpdsl.expr.z3_backend)
+    "//": Op("//", 6, floor_div, _sfloordiv, "_floor_div({a}, {b})"),
+    "%": Op("%", 6, floor_mod, _sfloormod, "_floor_mod({a}, {b})"),
 }
 
 UNARY: dict[str, Op] = {

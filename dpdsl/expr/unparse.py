@@ -58,8 +58,8 @@ class Unparser(N.Visitor[str]):
         rel = RELATIONS.get(e.relation)
         if rel is not None and rel.arrow:
             pair = f" {e.nbr} {rel.arrow} {e.me}" if rel.nbr_first else f" {e.me} {rel.arrow} {e.nbr}"
-        elif rel is None and e.relation in DOMAIN_RELATIONS:  # index domains (§12): `split k`, `at`
-            pair = f" {e.nbr}" if e.nbr else ""
+        elif e.relation in DOMAIN_RELATIONS or (rel is not None and rel.over_all and e.me == "v"):
+            pair = f" {e.nbr}" if e.nbr else ""  # ``all u``, index domains' ``split k`` and ``at`` (§12)
         else:
             pair = f" {e.nbr} of {e.me}"
         s = f"{e.agg} over {e.relation}{pair} : {self.text(e.body)}"

@@ -90,11 +90,20 @@ class Domain:
     def is_nan(self, a: Num) -> z3.BoolRef: raise NotImplementedError
     def ite(self, c: z3.BoolRef, a: Num, b: Num) -> Num: raise NotImplementedError
     def absval(self, a: Num) -> Num: raise NotImplementedError
+    def floor(self, a: Num) -> Num: raise NotImplementedError
     def nan(self) -> Num: raise NotImplementedError
     def value(self, model: z3.ModelRef, a: Num) -> float: raise NotImplementedError
 
     def sub(self, a: Num, b: Num) -> Num:
         return self.add(a, self.neg(b))  # exact in both domains: a - b == a + (-b) in IEEE too
+
+    def floordiv(self, a: Num, b: Num, where: str) -> Num:
+        """``a // b`` = ``floor(a / b)`` (``dpdsl.runtime.floor_div``)."""
+        return self.floor(self.div(a, b, where))
+
+    def floormod(self, a: Num, b: Num, where: str) -> Num:
+        """``a % b`` = ``a - b * floor(a / b)`` (``dpdsl.runtime.floor_mod``), the same operations."""
+        return self.sub(a, self.mul(b, self.floordiv(a, b, where)))
 
     def le(self, a: Num, b: Num) -> z3.BoolRef:
         return z3.Or(self.lt(a, b), self.eq(a, b))
@@ -224,6 +233,9 @@ class ExtReal(Domain):
         tag = z3.If(a.tag == NINF, PINF, a.tag)
         return XR(tag, z3.If(a.r < 0, -a.r, a.r))
 
+    def floor(self, a: XR) -> XR:
+        return XR(a.tag, z3.If(a.tag == FIN, z3.ToReal(z3.ToInt(a.r)), 0))  # ToInt is the floor
+
     def value(self, model: z3.ModelRef, a: XR) -> float:
         tag = model.eval(a.tag, model_completion=True).as_long()
         if tag != FIN:
@@ -306,6 +318,9 @@ class Float64(Domain):
 
     def absval(self, a: z3.FPRef) -> z3.FPRef:
         return z3.fpAbs(a)
+
+    def floor(self, a: z3.FPRef) -> z3.FPRef:
+        return z3.fpRoundToIntegral(z3.RTN(), a)  # torch.floor: exact, keeps signed zeros, inf and NaN
 
     def tie(self, a: z3.FPRef, b: z3.FPRef) -> z3.FPRef:
         # equal operands differ at most in the sign of a zero, which torch leaves to the kernel: a free
@@ -398,6 +413,7 @@ class Z3Encoder(N.Visitor[Val]):
             "==": lambda: d.eq(a, b), "!=": lambda: z3.Not(d.eq(a, b)),
             "+": lambda: d.add(a, b), "-": lambda: d.sub(a, b), "*": lambda: d.mul(a, b),
             "/": lambda: d.div(a, b, _text(e)),
+            "//": lambda: d.floordiv(a, b, _text(e)), "%": lambda: d.floormod(a, b, _text(e)),
         }
         if op not in table:
             raise Unencodable(f"operator '{op}' has no z3 encoding")

@@ -35,7 +35,7 @@ _READABLE = {
     "INF": "inf",
     "CMP_OP": "a comparison (< <= > >= == !=)",
     "ADD_OP": "+ or -",
-    "MUL_OP": "* or /",
+    "MUL_OP": "*, /, // or %",
     "ARROW": "-> or --",
     "SITE": "node or edge",
     "LPAR": "(",
@@ -233,6 +233,9 @@ class ToAST(Transformer):
     def param_decl(self, meta, c):
         name, (ty, tpos), expr = c
         return A.ParamDecl(_mpos(meta), str(name), _pos(name), type=ty, type_pos=tpos, expr=expr)
+
+    def state_index(self, meta, c):
+        return _mpos(meta)
 
     def state_decl(self, meta, c):
         name, *index, (ty, tpos) = c

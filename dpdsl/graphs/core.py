@@ -11,6 +11,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+# The graph kinds a spec may declare: the one definition (the checker, generators and validation read it).
+GRAPH_KINDS: dict[str, str] = {
+    "directed": "directed graph; an undirected input graph counts each edge in both directions",
+    "undirected": "undirected graph (each edge listed once)",
+    "dag": "directed acyclic graph",
+    "tree": "rooted tree or forest, edges parent -> child",
+}
+KINDS = tuple(GRAPH_KINDS)
+
 
 @dataclass
 class Graph:

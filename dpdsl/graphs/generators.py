@@ -21,10 +21,8 @@ import torch
 
 from dpdsl import limits
 from dpdsl.errors import GraphError
-from dpdsl.graphs.core import Graph
+from dpdsl.graphs.core import KINDS, Graph
 from dpdsl.types import BOOL, ENUM, INT, NODE
-
-KINDS = ("directed", "undirected", "dag", "tree")
 
 GenerateFn = Callable[..., Graph]
 """``fn(n, rng, *, directed, **params) -> Graph`` with ``params`` already defaulted and name-checked."""

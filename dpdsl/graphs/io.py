@@ -1,4 +1,4 @@
-"""Graph files: JSON (the interchange format), edge lists and GraphML.
+"""Graph files: JSON (the interchange format), edge lists, GraphML and the binary ``.npz`` format.
 
 Loading only checks what a file can get wrong on its own (syntax, shapes, endpoints, NaN); whether the
 graph fits a spec is ``validate_graph``'s job. Every problem is a one-line ``GraphError`` naming the
@@ -29,6 +29,9 @@ GraphML (``.graphml``, read with networkx): directedness comes from ``edgedefaul
 attributes become inputs (string attributes are parsed as numbers/booleans, and dropped when they are
 not, e.g. labels; ``id`` is never an input). Node ids are mapped to ``0..n-1`` in numeric order when
 every id is an integer (so ``"0".."n-1"`` keep their numbers), otherwise in document order.
+
+Binary (``.npz``, ``dpdsl.graphs.binary``): flat numpy arrays for big graphs, loaded without Python
+lists; ``save_graph`` writes it for a ``.npz`` name.
 """
 
 from __future__ import annotations
@@ -38,15 +41,16 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
 
 from dpdsl import limits
 from dpdsl.errors import GraphError
+from dpdsl.graphs.binary import load_npz, write_npz
 from dpdsl.graphs.core import Graph
 
 EDGE_LIST_EXTS = (".edges", ".edgelist", ".txt")
@@ -496,19 +500,22 @@ def graph_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
             "edgelist": "edgelist",
             "edges": "edgelist",
             "txt": "edgelist",
+            "npz": "npz",
         }
         if f not in aliases:
-            raise GraphError(f"{path}: unknown graph format '{fmt}' (use json, edgelist or graphml)")
+            raise GraphError(f"{path}: unknown graph format '{fmt}' (use json, edgelist, graphml or npz)")
         return aliases[f]
     ext = Path(path).suffix.lower()
     if ext == ".json":
         return "json"
     if ext == ".graphml":
         return "graphml"
+    if ext == ".npz":
+        return "npz"
     if ext in EDGE_LIST_EXTS:
         return "edgelist"
     raise GraphError(
-        f"{path}: cannot tell the graph format from extension '{ext}' (use .json, .graphml, "
+        f"{path}: cannot tell the graph format from extension '{ext}' (use .json, .graphml, .npz, "
         f"{', '.join(EDGE_LIST_EXTS)} or pass a format)"
     )
 
@@ -522,11 +529,14 @@ def load_graph(path: str | os.PathLike[str], fmt: str | None = None) -> Graph:
         return _load_json(p, label)
     if kind == "graphml":
         return _load_graphml(p, label)
+    if kind == "npz":
+        return load_npz(p, label)
     return _load_edge_list(p, label)
 
 
 def save_graph(graph: Graph, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
-    """Write ``graph`` as JSON atomically: a temp file in the target directory, then a rename.
+    """Write ``graph`` as JSON, or as the binary format for a ``.npz`` name, atomically: a temp file in
+    the target directory, then a rename.
 
     Without ``overwrite`` an existing file is never clobbered, even by a concurrent writer (the temp
     file is hard-linked into place, which fails if the name exists).
@@ -534,18 +544,25 @@ def save_graph(graph: Graph, path: str | os.PathLike[str], *, overwrite: bool = 
     p = Path(path)
     label = str(path)
     if p.suffix.lower() in (".graphml", *EDGE_LIST_EXTS):
-        raise GraphError(f"{label}: save_graph writes JSON; use a .json file name")
+        raise GraphError(f"{label}: save_graph writes JSON or .npz; use a .json or .npz file name")
     if p.exists() and not overwrite:
         raise GraphError(f"{label}: file exists; pass overwrite=True to replace it")
+    if p.suffix.lower() == ".npz":
+        _write_atomic(p, label, overwrite, lambda fh: write_npz(graph, fh))
+        return
     text = json.dumps(graph_to_json(graph), separators=(",", ":"), allow_nan=False) + "\n"
+    _write_atomic(p, label, overwrite, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def _write_atomic(p: Path, label: str, overwrite: bool, write: Callable[[IO[bytes]], Any]) -> None:
     directory = p.parent if str(p.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise GraphError(f"{label}: cannot write: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         if overwrite:

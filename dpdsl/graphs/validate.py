@@ -19,10 +19,9 @@ import numpy as np
 import torch
 
 from dpdsl.errors import GraphError
-from dpdsl.graphs.core import Graph
+from dpdsl.graphs.core import KINDS, Graph
 from dpdsl.types import BOOL, ENUM, INT, NODE, Type
 
-KINDS = ("directed", "undirected", "dag", "tree")
 _STRENGTH = {"directed": 0, "dag": 1, "tree": 2}
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from dpdsl.execute import Context, evaluate, make_context
+from dpdsl.execute import Context, compute_views, evaluate, make_context
 from dpdsl.expr import nodes as A
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
@@ -163,12 +163,14 @@ def head_loss(out: torch.Tensor, target: torch.Tensor, f: FieldSpec, value_weigh
 
 
 def spec_relations(spec: SpecIR) -> list[str]:
-    """Relations the spec's views (and output aggregates) use, in order of appearance."""
+    """Edge relations the spec's views (and output aggregates) use, in order of appearance. A relation
+    over all nodes has no edges to pass messages along: teachers see it only through the outputs the
+    spec computes from their decoded states."""
     rels: list[str] = []
     exprs = [v.agg for v in spec.views.values()] + [o.expr for o in spec.outputs.values()]
     for e in exprs:
         for sub in A.walk(e):
-            if isinstance(sub, A.Agg) and sub.relation not in rels:
+            if isinstance(sub, A.Agg) and sub.relation not in rels and not RELATIONS[sub.relation].over_all:
                 rels.append(sub.relation)
     return rels
 
@@ -180,7 +182,7 @@ def pointer_outputs(spec: SpecIR) -> dict[str, str]:
         if o.type.kind != NODE:
             continue
         for sub in A.walk(o.expr):
-            if isinstance(sub, A.Agg) and sub.agg in ("argmin", "argmax"):
+            if isinstance(sub, A.Agg) and sub.agg in ("argmin", "argmax") and not RELATIONS[sub.relation].over_all:
                 out[name] = sub.relation
                 break
     return out
@@ -235,7 +237,7 @@ def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tens
     """Evaluate the spec's (known) output expressions on a decoded final state with the executor."""
     ctx = prep.ctx
     ctx.state = dict(state)
-    ctx.views = {name: evaluate(v.agg, ctx) for name, v in spec.views.items()}
+    compute_views(ctx)
     out = {}
     n = prep.num_nodes
     for name, o in spec.outputs.items():

@@ -1,0 +1,72 @@
+"""Stage ``tree``: one field's transition samples -> the decision tree that replaces its unknown.
+
+LRH search + exact DP selection (default) or CART over LRH-passing predicates (docs/architecture.md §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dpdsl import tree as T
+from dpdsl.distill.config import CompileConfig
+from dpdsl.distill.conjunctions import LRHSearch
+from dpdsl.distill.dataset import FieldData
+from dpdsl.distill.report import report_number
+from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector
+
+
+@dataclass
+class FieldFit:
+    tree: T.Tree
+    agreement: float
+    predicate_scores: np.ndarray  # depth-1 LRH score per predicate (pooled over rounds)
+    n_probes: int
+    per_round: dict[int, float | None]
+
+    def represented(self, tau: float) -> np.ndarray:
+        """Predicates the teacher linearly represents (held-out 1 - R^2 <= ``tau``)."""
+        return self.predicate_scores <= tau
+
+    def used_predicates(self) -> list[int]:
+        return _used(self.tree)
+
+
+def fit_field(d: FieldData, cfg: CompileConfig) -> FieldFit:
+    """LRH search + exact DP selection (default) or CART over LRH-passing predicates."""
+    P = d.X.shape[1]
+    search = LRHSearch(beam=cfg.beam, max_depth=cfg.max_depth, tau=cfg.tau, alpha=cfg.alpha,
+                       random_state=cfg.stream("search"))
+    if P:
+        search.fit(d.X, d.Phi.astype(np.float64))
+        pscores = np.nan_to_num(search.predicate_scores_, nan=np.inf)
+        n_probes = search.n_probes_
+    else:
+        pscores, n_probes = np.zeros(0), 0
+    if cfg.method == "cart":
+        passing = [int(i) for i in np.flatnonzero(pscores <= cfg.tau)]
+        fitter = CartTreeFitter(max_depth=cfg.max_depth, random_state=cfg.stream("tree"))
+        fitter.fit(d.X, d.E, passing if passing else [])
+        tree = fitter.tree_ if passing else _best_leaf(d)
+    else:
+        # the LRH test: only conjunctions the teacher linearly represents can become tree nodes
+        cands = [c for c in search.candidates_ if search.scores_.get(c, 0.0) <= cfg.tau] if P else []
+        sel = DPTreeSelector(max_depth=cfg.max_depth, tolerance=cfg.tolerance).fit(d.X, d.E, cands) \
+            if P else None
+        tree = sel.tree_ if sel is not None else _best_leaf(d)
+    tree = T.simplify(tree)
+    pred = T.predict(tree, d.X) if P else np.full(d.size, tree.cls if isinstance(tree, T.Leaf) else 0)
+    ok = d.E[np.arange(d.size), pred]
+    per_round = {int(r): report_number(ok[d.rounds == r].mean()) for r in np.unique(d.rounds)}
+    return FieldFit(tree, float(ok.mean()), pscores, n_probes, per_round)
+
+
+def _best_leaf(d: FieldData) -> T.Tree:
+    return T.Leaf(int(np.argmax(d.E.sum(axis=0)))) if d.E.shape[1] else T.Leaf(0)
+
+
+def _used(t: T.Tree) -> list[int]:
+    if isinstance(t, T.Leaf):
+        return []
+    return [t.pred, *_used(t.if_true), *_used(t.if_false)]
