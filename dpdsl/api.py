@@ -35,11 +35,10 @@ def probe_rounds(spec: SpecIR) -> None:
     can never run; both are positioned ``DslError``s instead of a silent zero-round run."""
     import torch
 
+    from dpdsl.domains.instance import probe_instance
     from dpdsl.errors import DslError
     from dpdsl.execute import evaluate, make_context
     from dpdsl.graphs.core import Graph
-
-    from dpdsl.domains.instance import probe_instance
 
     negative = []
     sizes = (1, 2, 16, 64) if spec.domain.indexed else (1, 2, 16, 4096)  # pairs of 4096 nodes: 16M tuples

@@ -60,6 +60,8 @@ def _state_vars(st: CheckState) -> None:
         for v, vpos in d.index:
             if v in BUILTINS:
                 raise st.err(f"'{v}' is a built-in name and cannot be an index variable", vpos)
+    if kind != "nodes" and not st.vars:  # no state at all: the states pass says so; type the rest meanwhile
+        st.vars = ("i", "j")[:arity]
 
 
 def _input_sites(st: CheckState) -> None:

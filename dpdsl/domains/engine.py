@@ -104,7 +104,6 @@ class DomainEvaluator(TorchEvaluator):
         read = _read_of(e)
 
         def at_tuples(c: Any, rows: int) -> torch.Tensor:
-            lay: Layout = c.domain
             if read.site == "tuple" and tuple(v for v, _ in read.index) == c.spec.domain.vars:
                 return c.state[read.name]
             ids, _ = source_ids(c, read, identity_messages(c))  # the checker keeps these in the domain

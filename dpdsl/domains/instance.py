@@ -158,8 +158,8 @@ def instance_to_json(spec: SpecIR, x: SeqInstance) -> dict[str, Any]:
 
 def split_length(kind: str, total: int) -> tuple[int, ...]:
     """Axis lengths for a sampled total length: a grid gives the second sequence half (CLRS-30's LCS)."""
-    if kind == "grid":
-        return (total - total // 2, total // 2)
+    if kind == "grid":  # at least one position each
+        return (max(total - total // 2, 1), max(total // 2, 1))
     return (total,)
 
 
