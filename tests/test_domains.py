@@ -5,13 +5,18 @@ relations == unchunked, bit for bit."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dpdsl.api import load_spec
 from dpdsl.domains.instance import SeqInstance
@@ -324,3 +329,156 @@ def test_batched_equals_one_by_one_and_chunked_equals_whole(name: str, monkeypat
             one = table(alone, out)
             assert np.array_equal(table(batch, out, b), one, equal_nan=True), (name, out, b)
             assert np.array_equal(table(chunked, out, b), one, equal_nan=True), (name, out, b)
+
+
+# ------------------------------------------------------------------------------------ errors
+
+GRID = """problem g
+domain grid
+input a[i] : int 0..3
+input b[j] : int 0..3
+state c[i, j] : int >= 0
+init c = 0
+view up = max over at : c[i - 1, j] default 0
+transition c = unknown(c, up)
+reference c = max(c, up)
+rounds n until fixpoint
+output c
+"""
+PAIRS = """problem p
+domain pairs
+graph directed
+input edge w : real >= 0
+state d[i, j] : real
+init d = if i == j then 0 else inf
+view via = min over split k : d[i, k] + d[k, j]
+transition d = unknown(d, via)
+reference d = min(d, via)
+rounds n until fixpoint
+output d
+"""
+ERRORS = [  # (spec, old, new, message fragment, line, column)
+    (GRID, "domain grid", "domain grids", "unknown domain 'grids'", 2, 8),
+    (GRID, "state c[i, j]", "state c[i]", "a state on grid takes 2 index variables", 5, 7),
+    (GRID, "view up = max over at : c[i - 1, j] default 0",
+     "view up = max over at : c[i - 1, k] default 0", "unknown index 'k'", 7, 25),
+    (GRID, "view up = max over at : c[i - 1, j] default 0",
+     "view up = max over split k : c[i, k] default 0", "no relation 'split' on grid", 7, 11),
+    (GRID, "view up = max over at : c[i - 1, j] default 0",
+     "view up = max over at : c[j, i] default 0", "index 'j' runs along another axis", 7, 25),
+    (GRID, "view up = max over at : c[i - 1, j] default 0",
+     "view up = max over at : a[j] default 0", "runs along another sequence than 'a'", 7, 25),
+    (GRID, "output c", "output o = c[i - 1, j]", "an offset index can leave the domain", 11, 12),
+    (GRID, "init c = 0", "init c = id", "'id' is the node of a node spec", 6, 10),
+    (GRID, "input b[j] : int 0..3", "input b[k] : int 0..3", "unknown index 'k'", 4, 9),
+    (GRID, "input b[j] : int 0..3", "input node b : int", "a grid spec has no graph", 4, 1),
+    (GRID, "transition c = unknown(c, up)", "transition c = unknown(c, up, a)", "is an input, which is not local",
+     8, 31),
+    (GRID + "state e[x, y] : int\ninit e = 0\ntransition e = unknown(e)\n", "", "", "mismatched index variables",
+     12, 9),
+    (PAIRS, "view via = min over split k : d[i, k] + d[k, j]",
+     "view via = min over split k : d[i, k + 1] + d[k, j]", "pairs take no index offsets", 7, 31),
+    (PAIRS, "view via = min over split k : d[i, k] + d[k, j]",
+     "view via = min over split k : d[i, k] + d[k, j] default 0", "", 0, 0),  # default is fine on pairs
+    (PAIRS, "view via = min over split k : d[i, k] + d[k, j]",
+     "view via = min over in-edges u -> k : d[i, u] + w[u, k]", "the edge must end at an index variable", 7, 12),
+    (PAIRS, "view via = min over split k : d[i, k] + d[k, j]",
+     "view via = min over in-edges u -> j : d[i, u] + w[j, u]", "expected w[u, j]", 7, 49),
+    (PAIRS, "view via = min over split k : d[i, k] + d[k, j]",
+     "view via = min over split i : d[i, i]", "the bound variable 'i' is already a name", 7, 12),
+    (PAIRS.replace("domain pairs\n", ""), "", "", "index variables need an index domain", 4, 9),
+]
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=lambda c: c[3] or "ok")
+def test_malformed_domain_constructs_point_at_line_and_column(case: tuple) -> None:
+    from dpdsl.api import load_spec_text
+    from dpdsl.errors import DslError
+
+    text, old, new, msg, line, col = case
+    text = text.replace(old, new) if old else text
+    if not msg:
+        load_spec_text(text, "x.dp")
+        return
+    with pytest.raises(DslError) as info:
+        load_spec_text(text, "x.dp")
+    err = info.value
+    assert msg in err.message, err.message
+    assert (err.line, err.column) == (line, col), (err.line, err.column, err.message)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dpdsl", *args], capture_output=True, text=True)
+
+
+def test_cli_errors_exit_2_with_one_line_or_a_caret(tmp_path: Path) -> None:
+    bad_spec = tmp_path / "g.dp"
+    bad_spec.write_text(GRID.replace("c[i - 1, j]", "c[i - 1, k]"))
+    proc = _cli("check", str(bad_spec))
+    assert proc.returncode == 2 and "g.dp:7:25" in proc.stderr and "^" in proc.stderr, proc.stderr
+    lcs = str(SPECS / "lcs_length.dp")
+    for content, msg in [('{"inputs": {"a": [0, 7], "b": [1]}}', "a[1] = 7 is outside"),
+                         ('{"inputs": {"a": [0, 1]}}', "missing input 'b'"),
+                         ('{"inputs": {"a": "xy", "b": [1]}}', "must be a list"),
+                         ('{"inputs": {"a": [], "b": [1]}}', "at least one position"),
+                         ('{"inputs": {"a": [0], "b": [1], "c": [2]}}', "'c' is not an input"),
+                         ("[1, 2", "not JSON")]:
+        f = tmp_path / "i.json"
+        f.write_text(content)
+        proc = _cli("run", lcs, "--instance", str(f))
+        assert proc.returncode == 2, (content, proc.stderr)
+        assert msg in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    proc = _cli("run", lcs, "--graph", str(f))
+    assert proc.returncode == 2 and "pass --instance FILE" in proc.stderr
+
+
+def test_cli_run_prints_row_major_tables(tmp_path: Path) -> None:
+    f = tmp_path / "i.json"
+    f.write_text('{"inputs": {"a": [0, 1, 2, 1], "b": [1, 2, 1]}}')
+    proc = _cli("run", str(SPECS / "lcs_length.dp"), "--instance", str(f), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)["outputs"]
+    c, b = clrs_lcs_length(np.array([0, 1, 2, 1]), np.array([1, 2, 1]))
+    assert out["c"] == c.astype(int).tolist() and out["arrow"] == b.astype(int).tolist()
+    proc = _cli("run", str(SPECS / "floyd_warshall.dp"), "--sample", "1", "--json")
+    dist = json.loads(proc.stdout)["outputs"]["dist"]
+    assert proc.returncode == 0 and len(dist) == len(dist[0]) and dist[0][0] == 0.0
+    assert all(v == "inf" or isinstance(v, float) for row in dist for v in row)
+
+
+# ------------------------------------------------------------------------------------ laws
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(1, 7), st.integers(1, 7), st.integers(0, 2**31 - 1))
+def test_lowered_grid_equals_a_direct_recurrence(n: int, m: int, seed: int) -> None:
+    """edit_distance lowered to tuples and gather lists == the same Jacobi recurrence in Python."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 3, n), rng.integers(0, 3, m)
+    res = run_reference(spec("edit_distance"), seq(a=a, b=b))
+    d = np.zeros((n, m))
+
+    def at(i: int, j: int, dflt: float) -> float:
+        return d[i, j] if i >= 0 and j >= 0 else dflt
+
+    for _ in range(n + m):
+        d = np.array([[min(at(i - 1, j - 1, j if i == 0 else i) + (a[i] != b[j]), at(i - 1, j, j + 1) + 1,
+                           at(i, j - 1, i + 1) + 1) for j in range(m)] for i in range(n)])
+    np.testing.assert_array_equal(table(res, "d"), d)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(1, 8), st.integers(0, 2**31 - 1))
+def test_lowered_intervals_equal_a_direct_recurrence(n: int, seed: int) -> None:
+    """matrix_chain_order's split relation (i <= k < j, reads (i, k), (k + 1, j), p[i - 1]) == Python."""
+    p = np.random.default_rng(seed).random(n)
+    res = run_reference(spec("matrix_chain_order"), seq(p=p))
+    m = np.where(np.eye(n, dtype=bool), 0.0, np.inf)
+    for _ in range(n):
+        new = m.copy()
+        for i in range(1, n):
+            for j in range(i + 1, n):
+                best = min(m[i, k] + m[k + 1, j] + p[i - 1] * p[k] * p[j] for k in range(i, j))
+                new[i, j] = min(m[i, j], best)
+        m = new
+    np.testing.assert_array_equal(np.triu(table(res, "cost"))[1:, 1:], np.triu(m)[1:, 1:])
