@@ -30,10 +30,11 @@ from pathlib import Path
 import torch
 
 from dpdsl.errors import UserError
-from dpdsl.execute import Context, NodeEvaluator, Transition, _cast, local_args
+from dpdsl.execute import Context, NodeEvaluator, Transition, _cast, compute_views, local_args
+from dpdsl.expr.nodes import Agg, walk
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
-from dpdsl.registry import AGGREGATORS
+from dpdsl.registry import AGGREGATORS, RELATIONS
 from dpdsl.runtime import differs
 from dpdsl.tolerances import round_caps
 
@@ -63,6 +64,11 @@ def why_not_exportable(spec: SpecIR) -> str | None:
     for name, v in spec.views.items():
         if AGGREGATORS[v.agg.agg].custom is not None:
             return f"view '{name}' uses aggregator '{v.agg.agg}', whose custom reduction has no ONNX form"
+    aggs = [x for e in [*(v.agg for v in spec.views.values()), *(o.expr for o in spec.outputs.values())]
+            for x in walk(e) if isinstance(x, Agg)]
+    for x in aggs:
+        if RELATIONS[x.relation].over_all:
+            return f"'{x.agg} over {x.relation}' (an aggregate over all nodes) is not exported to ONNX yet"
     return None
 
 
@@ -104,7 +110,7 @@ class RunModule(torch.nn.Module):
         def body(t: torch.Tensor, go: torch.Tensor, last: torch.Tensor, *state: torch.Tensor):
             t = t + 1
             c = Context(spec, ctx.graph, dict(zip(names, state, strict=True)), builtins=ctx.builtins)  # fresh:
-            c.views = {k: fn(c, n) for k, fn in self.views.items()}  # a loop body may not mutate outer objects
+            compute_views(c, self.views)  # on the fresh c: a loop body may not mutate outer objects
             active = caps >= t.to(torch.float64)
             moved = torch.zeros((), dtype=torch.bool)
             new = []
@@ -120,7 +126,7 @@ class RunModule(torch.nn.Module):
         start = (zero, torch.ones((), dtype=torch.bool), zero.clone())  # t, go, last round that changed
         t, _, last, *state = torch.while_loop(cond, body, (*start, *state0))
         ctx.state = dict(zip(names, state, strict=True))
-        ctx.views = {k: fn(ctx, n) for k, fn in self.views.items()}
+        compute_views(ctx, self.views)  # in dependency order: a view may read a view
         outs = [_cast(fn(ctx, n), spec.outputs[k].type.kind, n) for k, fn in self.outs.items()]
         rounds = last if fixpoint else total.to(torch.int64)
         return (*outs, rounds)

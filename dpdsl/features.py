@@ -2,10 +2,11 @@
 vocabulary of terms its leaves select.
 
 "Let the tree choose; let the DSL compute": internal nodes test predicates over the unknown's
-arguments (bool arguments; comparisons between numeric arguments; comparisons with the spec's own
-constants and params; an enum argument equal to a label or to another argument of its enum), and
-leaves *select* a term (a numeric argument, a constant of the spec, or a small term built with the
-spec's own operators; for enum fields a label or an enum argument) or emit a constant for bool fields. ``min``/``max``
+arguments (bool arguments; comparisons between numeric arguments, and between a sum of two and a
+third when the spec adds; comparisons with the spec's own constants and params; an enum argument equal
+to a label or to another argument of its enum), and leaves *select* a term (a numeric argument, a
+constant of the spec, or a small term built with the spec's own operators; for enum fields a label or
+an enum argument) or emit a constant for bool fields. ``min``/``max``
 of arguments are deliberately not terms: they are selections, which the tree expresses with a split
 the LRH test can see. Features are
 written as spec text and typed by the checker (as ``predicate``/``term`` declarations appended to the
@@ -89,6 +90,9 @@ def candidate_texts(spec: SpecIR, field: str) -> tuple[list[str], list[str]]:
                 preds.append(f"{a} == -inf")
             else:
                 preds += [f"{a} < {c}", f"{a} == {c}", f"{c} < {a}"]
+    if "+" in ops:  # a sum the leaves can select, compared with the third argument it competes with
+        preds += [p for i, a in enumerate(numeric) for b in numeric[i + 1:] for c in numeric if c not in (a, b)
+                  for p in (f"{a} + {b} < {c}", f"{c} < {a} + {b}")]
     preds += _enum_predicates(spec, st.args)
     preds += [unparse(p) for p in st.predicates]
     kind = st.type.kind

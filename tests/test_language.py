@@ -448,3 +448,83 @@ def test_global_and_view_misuse_is_a_caret_error(old: str, new: str, message: st
     offset = text.index(at, text.index(new))
     line = text.count("\n", 0, offset) + 1
     assert (err.line, err.column) == (line, offset - text.rfind("\n", 0, offset)), err.message
+
+
+# --- item 3: predicates between composite terms ----------------------------------------------------------
+
+NODE_COST = """\
+problem node_cost_paths
+graph directed
+input node source : bool
+input node cost : real >= 0
+input node direct : real >= 0
+input edge w : real >= 0
+state dist : real
+init dist = if source then 0 else direct
+view best = min over in-edges u -> v : dist[u] + w[u, v]
+transition dist = unknown(dist, best, cost)
+reference dist = min(dist, best + cost)
+rounds n - 1 until fixpoint
+output dist
+sample graph er(p = 0.3) nodes 4..12
+sample source one_hot
+sample cost uniform(0, 1)
+sample direct uniform(0, 4)
+sample w uniform(0, 1)
+"""
+
+
+def test_composite_predicates_in_spec_and_generated() -> None:
+    spec = load_spec_text(NODE_COST + "predicate dist : cost + cost < best\n", "c.dp")
+    preds, terms = candidate_texts(spec, "dist")
+    assert {"best + cost < dist", "dist < best + cost", "dist + best < cost"} <= set(preds)
+    assert "cost + cost < best" in preds and "best + cost" in terms
+    two = load_spec_text(NODE_COST.replace("unknown(dist, best, cost)", "unknown(dist, best)").replace(
+        "best + cost", "best").replace("input node cost : real >= 0\n", "").replace("sample cost uniform(0, 1)\n", ""),
+        "two.dp")
+    assert not [p for p in candidate_texts(two, "dist")[0] if "+" in p]  # two arguments: nothing to compare
+
+
+def test_node_weighted_shortest_paths_compile_exact_and_match_networkx() -> None:
+    spec = load_spec_text(NODE_COST, "c.dp")
+    res = compile_student(spec, PlantedTeacher(spec), CompileConfig(seed=0, **FAST))
+    assert res.faithful, res.problems
+    assert "best + cost < dist" in res.student.rules()["dist"] or "dist < best + cost" in res.student.rules()["dist"]
+    for g in sample_graphs(spec, 6, 9, nodes=(20, 60)):
+        got = res.student.run(g).outputs["dist"].tolist()
+        h = nx.DiGraph()  # node "root" reaches the source at 0 and every node v directly at direct[v]
+        h.add_nodes_from(range(g.num_nodes))
+        cost, direct, w = g.node["cost"].tolist(), g.node["direct"].tolist(), g.edge["w"].tolist()
+        h.add_weighted_edges_from((u, v, w[i] + cost[v]) for i, (u, v) in enumerate(g.edge_index.t().tolist()))
+        src = int(g.node["source"].nonzero()[0])
+        h.add_weighted_edges_from([("root", v, 0.0 if v == src else direct[v]) for v in range(g.num_nodes)])
+        d = nx.single_source_dijkstra_path_length(h, "root")
+        want = [d[v] for v in range(g.num_nodes)]
+        assert got == pytest.approx(want, rel=1e-12), (got, want)
+
+
+def test_readme_hint_example_checks_and_its_hints_are_features() -> None:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("problem colour_bfs")
+    spec = load_spec_text(text[start:text.index("```", start)], "README.md")
+    preds, terms = candidate_texts(spec, "col")
+    assert "red_near and not blue_near" in preds and "if red_near then red else blue" in terms
+
+
+def test_export_runs_views_of_views_and_refuses_global_aggregates() -> None:
+    """The ONNX module computes views in dependency order (run eagerly here: the same code the exporter
+    traces); an aggregate over all nodes is refused with a reason until it has an ONNX form."""
+    from dpdsl.export import RunModule, model_inputs, why_not_exportable
+
+    spec = load_spec_text(GLOBAL, "g.dp")
+    assert "over all nodes" in why_not_exportable(spec)
+    local = load_spec_text("\n".join(line for line in GLOBAL.splitlines() if "all u" not in line
+                                      and "not odd" not in line) + "\n", "l.dp")
+    assert why_not_exportable(local) is None
+    module = RunModule(local, reference_transitions(local))
+    for g in sample_graphs(local, 4, 2):
+        *outs, rounds = module(*model_inputs(local, g))
+        ref = run_reference(local, g)
+        assert int(rounds) == int(ref.rounds[0])
+        for got, name in zip(outs, local.outputs, strict=True):
+            assert same_bits(got, ref.outputs[name]), name

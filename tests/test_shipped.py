@@ -55,7 +55,7 @@ def test_transformer_teacher_is_diagnosed(name: str, tmp_path: Path) -> None:
     path = _teacher(name, ".transformer")
     out = tmp_path / "s"
     cmd = [sys.executable, "-m", "dpdsl", "compile", str(ROOT / "specs" / f"{name}.dp"), "--teacher", str(path),
-           "-o", str(out), "--samples", "64", "--quiet"]
+           "-o", str(out), "--samples", "64"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode == 0:  # faithful after all: then it must really be exact
         assert "NOT FAITHFUL" not in proc.stdout
