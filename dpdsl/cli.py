@@ -229,7 +229,7 @@ def _cmd_run(args) -> int:
 
 def _run_domain(spec, student, args) -> int:
     """``dpdsl run`` on an index domain (§12): outputs print as row-major tables."""
-    from dpdsl.domains import run as D
+    from dpdsl.commands import run_domain as D
     from dpdsl.execute import run_reference
 
     if spec.domain.kind == "pairs":

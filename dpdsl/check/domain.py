@@ -15,7 +15,7 @@ from dpdsl.check.state import CheckState
 from dpdsl.check.types import Scope, TypeChecker, assignable
 from dpdsl.domains.core import NODE_AXIS, axes, bound_axis, parse_index
 from dpdsl.frontend import ast as A
-from dpdsl.registry import AGGREGATORS, BUILTINS, DOMAIN_ARITY, DOMAIN_KINDS, DOMAIN_RELATIONS, RELATIONS
+from dpdsl.registry import BUILTINS, DOMAIN_ARITY, DOMAIN_KINDS, DOMAIN_RELATIONS, RELATIONS
 from dpdsl.types import T_NODE
 
 GRAPH_DOMAINS = ("nodes", "pairs")
@@ -191,12 +191,7 @@ class DomainTypeChecker(TypeChecker):
 
     def visit_Agg(self, e: A.Agg) -> A.Expr:
         st, sc = self.st, self.sc
-        if not sc.agg_ok:
-            raise st.err(f"an aggregate cannot appear in {sc.what}"
-                         + ("; declare it as a view" if self.inside is None else " (no nesting)"), e.pos)
-        agg = AGGREGATORS.get(e.agg)
-        if agg is None:
-            raise st.err(f"unknown aggregator '{e.agg}'; expected one of {', '.join(AGGREGATORS)}", e.pos)
+        agg = self.aggregator(e)
         node, bound = self._relation(e)
         inner = replace(sc, agg_ok=False, edge=(node, "domain"), what=f"the body of {e.agg}")
         body = DomainTypeChecker(st, inner, bound, node).visit(e.body)

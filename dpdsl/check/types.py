@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.expr import nodes as N
 from dpdsl.frontend import ast as A
-from dpdsl.registry import AGGREGATORS, BUILTINS, FUNCTIONS, RELATIONS, join_numeric
+from dpdsl.registry import AGGREGATORS, BUILTINS, FUNCTIONS, RELATIONS, Aggregator, join_numeric
 from dpdsl.types import BOOL, ENUM, INT, NODE, REAL, T_BOOL, T_INT, T_REAL, Type
 
 
@@ -209,7 +209,8 @@ class TypeChecker(N.Visitor[A.Expr]):
                 raise self.st.err(f"{e.fn}() does not accept {a.type.base()}", orig.pos)
         return replace(e, args=tuple(args), type=fn.result([a.type for a in args]))
 
-    def visit_Agg(self, e: A.Agg) -> A.Expr:
+    def aggregator(self, e: A.Agg) -> Aggregator:
+        """The aggregate's aggregator, if an aggregate may stand here at all (index domains share this)."""
         st, sc = self.st, self.sc
         if not sc.agg_ok:
             raise st.err(f"an aggregate cannot appear in {sc.what}"
@@ -218,6 +219,11 @@ class TypeChecker(N.Visitor[A.Expr]):
         if agg is None:
             raise st.err(f"unknown aggregator '{e.agg}'; expected one of {', '.join(AGGREGATORS)}"
                          + did_you_mean(e.agg, AGGREGATORS), e.pos)
+        return agg
+
+    def visit_Agg(self, e: A.Agg) -> A.Expr:
+        st, sc = self.st, self.sc
+        agg = self.aggregator(e)
         if e.default is not None:
             raise st.err("'default' gives the value outside an index domain (grid, sequence, ...); on nodes "
                          "an empty neighbourhood yields the aggregator's identity", e.default.pos)
