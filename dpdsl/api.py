@@ -35,13 +35,18 @@ def probe_rounds(spec: SpecIR) -> None:
     can never run; both are positioned ``DslError``s instead of a silent zero-round run."""
     import torch
 
+    from dpdsl.domains.instance import probe_instance
     from dpdsl.errors import DslError
     from dpdsl.execute import evaluate, make_context
     from dpdsl.graphs.core import Graph
 
     negative = []
-    for n in (1, 2, 16, 4096):
-        ctx = make_context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
+    sizes = (1, 2, 16, 64) if spec.domain.indexed else (1, 2, 16, 4096)  # pairs of 4096 nodes: 16M tuples
+    for n in sizes:
+        if spec.domain.kind in ("nodes", "pairs"):
+            ctx = make_context(spec, Graph(n, torch.zeros(2, 0, dtype=torch.long)))
+        else:
+            ctx = make_context(spec, probe_instance(spec, n))
         v = evaluate(spec.rounds.expr, ctx).to(torch.float64).reshape(-1)[:1]
         x = float(v.item())
         pos = spec.rounds.expr.pos
@@ -52,6 +57,7 @@ def probe_rounds(spec: SpecIR) -> None:
         negative.append(x < 0)
     if all(negative):
         pos = spec.rounds.expr.pos
-        raise DslError("the round count is negative for every graph size tried (n = 1, 2, 16, 4096); it must "
+        tried = ", ".join(map(str, sizes))
+        raise DslError(f"the round count is negative for every graph size tried (n = {tried}); it must "
                        "be a finite number >= 0", line=pos.line or None, column=pos.column or 1,
                        source=spec.source, filename=spec.filename)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from dpdsl import exits
+from dpdsl.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="a .dp spec (reference executor) or a student directory")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--graph", help="graph file (.json, .graphml, edge list, .npz)")
+    src.add_argument("--instance", help="sequence instance file (JSON) for a sequence/grid/intervals spec")
     src.add_argument("--sample", type=int, metavar="N", help="draw N graphs from the spec's sample section")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -196,6 +198,13 @@ def _cmd_run(args) -> int:
             print(note, file=sys.stderr)
     else:
         spec = load_spec(target)
+    if spec.domain.indexed:
+        if args.engine == "spark":
+            raise UserError(f"--engine spark runs node states only; {spec.name} lives on the "
+                            f"'{spec.domain.kind}' index domain (use the default torch engine)")
+        return _run_domain(spec, student, args)
+    if args.instance:
+        raise UserError(f"{args.target}: --instance is for sequence domains; this spec runs on --graph")
     if args.graph:
         g = load_graph(args.graph)
         graphs = [validate_graph(g, kind=spec.graph_kind,
@@ -246,6 +255,41 @@ def _spark_runs(args, spec, student, graphs) -> list:
         res = se.run_spark(spark, spec, g, trans, max_rounds=args.max_rounds)
         out.append((res.outputs, int(res.rounds[0]), bool(res.capped[0])))
     return out
+
+
+def _run_domain(spec, student, args) -> int:
+    """``dpdsl run`` on an index domain (§12): outputs print as row-major tables."""
+    from dpdsl.commands import run_domain as D
+    from dpdsl.execute import run_reference
+
+    if spec.domain.kind == "pairs":
+        if args.instance:
+            raise UserError(f"{args.target}: a pairs spec runs on a graph; pass --graph FILE")
+        from dpdsl.graphs.io import load_graph
+        from dpdsl.graphs.validate import validate_graph
+        from dpdsl.sampling import sample_graphs
+
+        items = ([validate_graph(load_graph(args.graph), kind=spec.graph_kind,
+                                 node_inputs=spec.input_types("node"), edge_inputs=spec.input_types("edge"),
+                                 symmetrize=args.symmetrize, name=args.graph)]
+                 if args.graph else sample_graphs(spec, args.sample, args.seed))
+    else:
+        items = D.load_inputs(spec, args)
+    res = (student.run(items, max_rounds=args.max_rounds) if student is not None
+           else run_reference(spec, items, max_rounds=args.max_rounds))
+    results = [{"outputs": D.tables(spec, res, b), "rounds": int(res.rounds[b])} for b in range(len(items))]
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results))
+        return 0
+    for b, r in enumerate(results):
+        head = f"instance {b}: " if len(results) > 1 else ""
+        print(f"{head}{D.describe(spec, items[b])}, {r['rounds']} rounds")
+        for name, vals in r["outputs"].items():
+            rows = vals if vals and isinstance(vals[0], list) else [vals]
+            print(f"  {name}:")
+            for row in rows:
+                print("    " + " ".join(str(v) for v in row))
+    return 0
 
 
 def _dispatch(args) -> int:

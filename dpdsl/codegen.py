@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from dpdsl.errors import UserError
 from dpdsl.expr import nodes as N
 from dpdsl.expr.source import SourceGen
 from dpdsl.expr.unparse import unparse
@@ -314,6 +315,9 @@ def _rounds_loop(spec: SpecIR, aggs: list[_Aggregate]) -> list[str]:
 
 def emit(spec: SpecIR) -> str:
     """Python source of the skeleton module for ``spec``."""
+    if spec.domain.indexed:
+        raise UserError(f"{spec.filename}: dpdsl emit does not write skeletons for index domains "
+                        f"({spec.domain.kind}) yet; run the spec with dpdsl run (docs/architecture.md §12)")
     aggs = _aggregates(spec)
     parts: list[str] = []
     for a in aggs:

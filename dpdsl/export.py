@@ -61,6 +61,8 @@ def model_inputs(spec: SpecIR, graph: Graph) -> list[torch.Tensor]:
 
 def why_not_exportable(spec: SpecIR) -> str | None:
     """Why a spec cannot be exported, or None. Plugin aggregators with a custom reduction are Python."""
+    if spec.domain.indexed:
+        return f"its state lives on the '{spec.domain.kind}' index domain; ONNX export covers node states only"
     for name, v in spec.views.items():
         if AGGREGATORS[v.agg.agg].custom is not None:
             return f"view '{name}' uses aggregator '{v.agg.agg}', whose custom reduction has no ONNX form"

@@ -18,8 +18,27 @@ from dpdsl.types import Type
 @dataclass(frozen=True)
 class InputIR:
     name: str
-    site: str  # node | edge
+    site: str  # node | edge | pos (a per-position input of a sequence axis, index domains)
     type: Type
+    axis: int = 0  # site pos: which axis of the domain (grid: 0 for i, 1 for j)
+
+
+@dataclass(frozen=True)
+class DomainIR:
+    """The index domain the states live on (docs/architecture.md §12): ``nodes`` (the default), ``pairs``
+    of nodes, a ``sequence``, a ``grid`` over two sequences, or the ``intervals`` i <= j of a sequence.
+
+    ``vars`` are the states' index variables (``d[i, j]``), ``inputs`` the per-position inputs.
+    """
+
+    kind: str = "nodes"
+    vars: tuple[str, ...] = ()
+    inputs: dict[str, InputIR] = field(default_factory=dict)
+
+    @property
+    def indexed(self) -> bool:
+        """Whether states live on tuples other than the graph's nodes (the lowered engine runs them)."""
+        return self.kind != "nodes"
 
 
 @dataclass(frozen=True)
@@ -77,9 +96,9 @@ class RoundsIR:
 
 @dataclass(frozen=True)
 class SampleIR:
-    family: str
+    family: str  # "" for a sequence domain's ``sample length LO..HI``
     family_args: tuple[tuple[str, float], ...]
-    nodes: tuple[int, int]
+    nodes: tuple[int, int]  # node range, or the total length range of a sequence domain
     inputs: tuple[tuple[str, str, tuple[float, ...]], ...]  # (input, sampler, args)
 
 
@@ -97,6 +116,7 @@ class SpecIR:
     sample: SampleIR | None
     source: str = field(repr=False)
     filename: str = "<spec>"
+    domain: DomainIR = field(default_factory=DomainIR)
 
     @property
     def hash(self) -> str:

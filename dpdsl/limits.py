@@ -87,7 +87,19 @@ LIMITS: dict[str, Limit] = {lim.name: lim for lim in (
     Limit("graphs", 10_000, "graphs per run", env="DPDSL_MAX_GRAPHS"),
     Limit("rounds", 1_000_000, "rounds without 'until fixpoint'", env="DPDSL_MAX_ROUNDS",
           how="pass --max-rounds N to run at most N rounds"),
+    Limit("chunk_messages", 1 << 20, "messages per chunk of an index-domain aggregate",
+          env="DPDSL_CHUNK_MESSAGES"),
+    Limit("tuples", 50_000_000, "tuples per index-domain run", env="DPDSL_MAX_TUPLES"),
 )}
+
+MESSAGE_BYTES = 160
+"""Bytes one message of an index-domain aggregate holds at most while its chunk is processed: the
+target and instance ids and up to three variables (5 x 8), one source id and one validity byte per
+read (<= 4 reads: 36), and the body's float64 temporaries (<= 10: 80). A chunk is at most
+``chunk_messages`` messages, so an aggregate's working memory is bounded by
+``chunk_messages * MESSAGE_BYTES`` (1M x 160 B = 160 MiB by default) however large the split relation
+(Floyd-Warshall at n = 512: 134M messages per round, 128 chunks); the state itself is 8 bytes per tuple
+per field (docs/architecture.md §12)."""
 
 SEED_MAX = 2**32 - 1
 """Seeds are 0..2**32-1: numpy and torch accept them, and derived seeds (seed + 2000 + scale) stay exact."""

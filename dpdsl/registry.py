@@ -221,3 +221,54 @@ BUILTINS: dict[str, tuple[Type, str]] = {
     "n": (T_INT, "number of nodes of the node's graph"),
     "height": (T_INT, "height of the node's tree (edges on the longest root-leaf path); trees only"),
 }
+
+# Index domains (docs/architecture.md §12): what a state may live on besides a graph's nodes, and the
+# relations each offers. The lowering (``dpdsl.domains.lower``) turns a relation into gather lists.
+DOMAIN_KINDS: dict[str, str] = {
+    "nodes": "the nodes of the graph (the default; states are written without indices)",
+    "pairs": "ordered pairs (i, j) of the graph's nodes",
+    "sequence": "the positions i of one sequence",
+    "grid": "the cells (i, j) of two sequences: i indexes the first axis, j the second",
+    "intervals": "the intervals i <= j of one sequence",
+}
+DOMAIN_ARITY: dict[str, int] = {"nodes": 0, "pairs": 2, "sequence": 1, "grid": 2, "intervals": 2}
+
+
+@dataclass(frozen=True)
+class DomainRelation:
+    """A relation of an index domain: ``binds`` whether it is written with a bound variable
+    (``split k``), ``graph`` whether it follows the graph's edges (then the graph relation of that name
+    says how it is written)."""
+
+    name: str
+    domains: tuple[str, ...]
+    binds: bool
+    doc: str
+    graph: bool = False
+
+
+DOMAIN_RELATIONS: dict[str, DomainRelation] = {}
+
+
+def register_domain_relation(rel: DomainRelation) -> DomainRelation:
+    DOMAIN_RELATIONS[rel.name] = rel
+    return rel
+
+
+for _d in (
+    DomainRelation("at", ("pairs", "sequence", "grid", "intervals"), False,
+                   "the tuple itself; its body may read at fixed offsets (i - 1, j + 1), and a message "
+                   "whose reads leave the domain does not exist"),
+    DomainRelation("split", ("pairs", "intervals"), True,
+                   "pairs: k over every node, reading (i, k) and (k, j); intervals: i <= k < j, reading "
+                   "(i, k) and (k + 1, j)"),
+    DomainRelation("prev", ("sequence",), True, "k = i - 1 (none at the first position)"),
+    DomainRelation("next", ("sequence",), True, "k = i + 1 (none at the last position)"),
+    DomainRelation("all", ("sequence",), True, "k over every position of the sequence"),
+    DomainRelation("edge", ("pairs",), False, "the graph's edges i -> j themselves (none if i, j are not "
+                   "adjacent; one message per parallel edge); the body reads edge inputs as w[i, j]"),
+    DomainRelation("in-edges", ("pairs",), True, "u over the edges u -> x into x (x is i or j)", graph=True),
+    DomainRelation("out-edges", ("pairs",), True, "u over the edges x -> u out of x (x is i or j)", graph=True),
+    DomainRelation("neighbors", ("pairs",), True, "u over the undirected neighbours u -- x of x", graph=True),
+):
+    register_domain_relation(_d)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from dpdsl import limits
+from dpdsl.domains.instance import sample_instances
 from dpdsl.errors import GraphError, UserError
 from dpdsl.graphs import generators as G
 from dpdsl.graphs.core import Graph
@@ -68,7 +69,12 @@ def sample_graphs(
     family: str | None = None,
     family_args: dict[str, float] | None = None,
 ) -> list[Graph]:
-    """Draw ``count`` seeded instances; ``nodes``/``family`` override the spec's sample section."""
+    """Draw ``count`` seeded instances; ``nodes``/``family`` override the spec's sample section.
+
+    A spec on a sequence domain (§12) draws sequence instances (``dpdsl.domains.instance``) instead, with
+    ``nodes`` as the range of total lengths."""
+    if spec.domain.kind in ("sequence", "grid", "intervals"):
+        return sample_instances(spec, count, seed, lengths=nodes)  # type: ignore[return-value]
     if spec.sample is None:
         raise UserError(f"spec '{spec.name}' has no sample section; cannot draw instances")
     limits.check("graphs", count, "the number of graphs to draw")

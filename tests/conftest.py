@@ -22,3 +22,9 @@ def spec_dir() -> Path:
 def specs() -> dict[str, SpecIR]:
     """Every shipped spec, checked, keyed by file stem (``bellman_ford`` for ``specs/bellman_ford.dp``)."""
     return {p.stem: load_spec(p) for p in sorted(SPEC_DIR.glob("*.dp"))}
+
+
+@pytest.fixture(scope="session")
+def node_specs(specs: dict[str, SpecIR]) -> dict[str, SpecIR]:
+    """The shipped specs whose states live on nodes (what emit, teachers and students handle today)."""
+    return {k: s for k, s in specs.items() if not s.domain.indexed}

@@ -35,6 +35,21 @@ SAMPLES: dict[type[A.Decl], tuple[str, dict[str, Any]]] = {
 REST = ["input node source : bool", "sample source one_hot"]  # what the sample lines need besides
 LINES = ["problem p", *REST[:1], *(line for line, _ in SAMPLES.values()), *REST[1:]]
 SPEC = "\n".join(LINES) + "\n"
+# declarations of index domains (docs/architecture.md §12), sampled in a sequence spec of their own
+SEQ_SAMPLES: dict[type[A.Decl], tuple[str, dict[str, Any]]] = {
+    A.DomainDecl: ("domain sequence", {"kind": "sequence"}),
+    A.SampleLengthDecl: ("sample length 4..16", {"lo": 4, "hi": 16}),
+}
+SEQ_LINES = ["problem s", "domain sequence", "input x[i] : real", "state e[i] : real", "init e = 0",
+             "view prev = max over prev k : e[k]", "view xi = max over at : x[i]",
+             "transition e = unknown(prev, xi)", "reference e = max(xi, prev + xi)", "rounds n until fixpoint",
+             "output e", "sample length 4..16", "sample x uniform(-1, 1)"]
+SEQ_SPEC = "\n".join(SEQ_LINES) + "\n"
+ALL_SAMPLES = {**SAMPLES, **SEQ_SAMPLES}
+
+
+def _spec_of(cls: type[A.Decl]) -> tuple[list[str], str]:
+    return (SEQ_LINES, SEQ_SPEC) if cls in SEQ_SAMPLES else (LINES, SPEC)
 
 
 def _declaration_classes() -> set[type[A.Decl]]:
@@ -51,7 +66,7 @@ def _declaration_classes() -> set[type[A.Decl]]:
 
 
 def test_every_declaration_class_is_listed_and_has_a_sample_line() -> None:
-    assert _declaration_classes() == set(A.DECL_KINDS) == set(SAMPLES)
+    assert _declaration_classes() == set(A.DECL_KINDS) == set(ALL_SAMPLES)
     for cls in A.DECL_KINDS:
         assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, cls  # type: ignore[attr-defined]
         assert cls.KEYWORD, f"{cls.__name__} has no KEYWORD for messages"
@@ -64,7 +79,8 @@ def test_sample_spec_checks() -> None:
 
 @pytest.mark.parametrize("cls", A.DECL_KINDS, ids=lambda c: c.__name__)
 def test_parser_builds_and_checker_consumes(cls: type[A.Decl]) -> None:
-    line, want = SAMPLES[cls]
+    line, want = ALL_SAMPLES[cls]
+    LINES, SPEC = _spec_of(cls)
     lineno = LINES.index(line) + 1
     ast = parse(SPEC, "decls.dp")
     (d,) = [d for d in ast.decls if d.pos.line == lineno]

@@ -41,7 +41,8 @@ def test_every_spec_parses_checks_and_runs(path: Path) -> None:
         res = run_reference(spec, g)
         assert set(res.outputs) == set(spec.outputs)
         for name, out in res.outputs.items():
-            assert out.shape == (g.num_nodes,), name
+            rows = g.num_nodes if res.layout is None else res.layout.num_tuples  # index domains: per tuple
+            assert out.shape == (rows,), name
             assert not torch.isnan(out.to(torch.float64)).any(), name
 
 
@@ -365,7 +366,8 @@ def test_mutated_specs_that_check_also_run(text: str) -> None:
         graphs = sample_graphs(spec, 2, seed=0, nodes=(1, 6))
         for g in graphs:
             res = run_reference(spec, g, max_rounds=20)
-            assert all(v.shape == (g.num_nodes,) for v in res.outputs.values())
+            rows = g.num_nodes if res.layout is None else res.layout.num_tuples  # index domains: per tuple
+            assert all(v.shape == (rows,) for v in res.outputs.values())
     except UserError:
         pass
 

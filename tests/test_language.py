@@ -154,10 +154,10 @@ def test_unknown_names_get_did_you_mean(old: str, new: str, message: str) -> Non
         assert "did you mean 'children'?" in err.message
 
 
-def test_pair_state_is_refused_with_a_caret_at_the_index() -> None:
+def test_pair_state_without_a_domain_is_refused_with_a_caret_at_the_index() -> None:
     err = _error(TREE_SPEC.replace("state size : int >= 0", "state d[i, j] : int"))
-    assert "pair states are not supported yet" in err.message and "issue 10" in err.message
-    assert (err.line, err.column) == (3, 8)
+    assert "index variables need an index domain: add 'domain pairs'" in err.message, err.message
+    assert (err.line, err.column) == (3, 9)
 
 
 def test_missing_sample_clause_points_at_the_input() -> None:

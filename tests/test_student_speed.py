@@ -82,7 +82,8 @@ POOL = torch.tensor([math.nan, math.inf, -math.inf, -0.0, 0.0, 0.5, 1.0, 2.0, 2.
 
 
 @pytest.fixture(scope="module")
-def spec_fields(specs: dict[str, SpecIR]) -> list[tuple[SpecIR, FeatureSet]]:
+def spec_fields(node_specs: dict[str, SpecIR]) -> list[tuple[SpecIR, FeatureSet]]:
+    specs = node_specs
     """Every shipped field's candidate features, plus the mixed spec's candidates and extra features."""
     out = [(spec, candidate_features(spec, f)) for spec in specs.values() for f in spec.states]
     mixed = load_spec_text(EXTRA_SPEC, "mixed.dp")
@@ -155,13 +156,13 @@ def with_specials(g: Graph, seed: int) -> Graph:
 
 @pytest.mark.parametrize("serial_from", [0, SERIAL_TEST_FROM])
 def test_student_run_matches_array_form_transitions(
-    specs: dict[str, SpecIR], serial_from: int, monkeypatch: pytest.MonkeyPatch
+    node_specs: dict[str, SpecIR], serial_from: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whole runs with compiled vs array-form transitions (trajectories, outputs, rounds), and single-graph
     runs (the cheap fixpoint test, numpy and torch branch) against the batch's per-node test."""
     monkeypatch.setattr(execute, "SERIAL_TEST_FROM", serial_from)
     rng = np.random.default_rng(1)
-    for spec in [*specs.values(), load_spec_text(EXTRA_SPEC, "mixed.dp")]:
+    for spec in [*node_specs.values(), load_spec_text(EXTRA_SPEC, "mixed.dp")]:
         fields = {}
         for f in spec.states:
             fs = candidate_features(spec, f)

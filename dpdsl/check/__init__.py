@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dpdsl.check import names, outputs, params, rounds, samples, states
+from dpdsl.check import domain, names, outputs, params, rounds, samples, states
 from dpdsl.check.state import CheckState
 from dpdsl.frontend import ast as A
 from dpdsl.ir import SpecIR
 
 PASSES: tuple[Callable[[CheckState], None], ...] = (
     names.check_duplicates,
+    domain.check_domain,
     names.check_graph,
     names.declare_names,
     names.check_type_decls,
     names.declare_inputs,
+    domain.check_domain_names,
     params.check_params,
     states.check_views,
     states.check_states,

@@ -28,6 +28,8 @@ def _unique_key(d: A.Decl) -> tuple[tuple[str, str], str] | None:
         return ("rounds", ""), "rounds"
     if isinstance(d, A.SampleGraphDecl):
         return ("sample_graph", ""), "sample graph"
+    if isinstance(d, A.SampleLengthDecl):
+        return ("sample_length", ""), "sample length"
     if isinstance(d, A.NamedDecl):
         return (d.KEYWORD, d.name), f"{d.KEYWORD} {d.name}"
     return None
@@ -49,6 +51,10 @@ def check_duplicates(st: CheckState) -> None:
 def check_graph(st: CheckState) -> None:
     """Exactly one known graph kind; relations, built-ins and sample families depend on it."""
     graph = st.take(A.GraphDecl)
+    if st.domain not in ("nodes", "pairs"):  # sequence domains read instances, not graphs (§12)
+        if graph:
+            raise st.err(f"a {st.domain} spec has no graph; remove this line", graph[0].pos)
+        return
     if not graph:
         raise st.err("missing 'graph' declaration (one of: " + ", ".join(GRAPH_KINDS) + ")", st.ast.problem_pos)
     if len(graph) > 1:

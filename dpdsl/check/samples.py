@@ -19,6 +19,12 @@ MAX_SAMPLE_NODES = 2**31 - 1  # node ids stay exact in int32 / float64 and numpy
 def check_samples(st: CheckState) -> None:
     """A ``sample graph`` clause, a valid sampler for every input, or no sample section at all."""
     gs, ins = st.take(A.SampleGraphDecl), st.take(A.SampleInputDecl)
+    lengths = st.take(A.SampleLengthDecl)
+    if st.domain not in ("nodes", "pairs"):
+        _sequence_samples(st, gs, ins, lengths)
+        return
+    if lengths:
+        raise st.err("'sample length' is for sequence domains; graph specs use 'sample graph ...'", lengths[0].pos)
     if not gs and not ins:
         return
     if not gs:
@@ -32,6 +38,27 @@ def check_samples(st: CheckState) -> None:
                          st.names[name].name_pos)
     g = gs[0]
     st.sample = SampleIR(g.family, family_args, (g.lo, g.hi), samples)
+
+
+def _sequence_samples(st: CheckState, gs: list[A.SampleGraphDecl], ins: list[A.SampleInputDecl],
+                      lengths: list[A.SampleLengthDecl]) -> None:
+    """A sequence domain samples a total length and one per-position distribution per input (§12)."""
+    if gs:
+        raise st.err(f"a {st.domain} spec has no graph; sample 'length LO..HI' instead", gs[0].pos)
+    if not lengths and not ins:
+        return
+    if not lengths:
+        raise st.err("sample clauses need a 'sample length LO..HI' clause", ins[0].pos)
+    g = lengths[0]
+    lo_min = 2 if st.domain == "grid" else 1  # a grid needs one position in each sequence
+    if g.lo < lo_min or g.lo > g.hi or g.hi > limits.cap("nodes"):
+        raise st.err(f"bad length range {g.lo}..{g.hi}; need {lo_min} <= lo <= hi", g.pos)
+    samples = tuple(_input_clause(st, d) for d in ins)
+    seen = {d.name for d in ins}
+    for name in st.inputs:
+        if name not in seen:
+            raise st.err(f"input '{name}' has no sample clause; add 'sample {name} ...'", g.pos)
+    st.sample = SampleIR("", (), (g.lo, g.hi), samples)
 
 
 def _graph_clause(st: CheckState, g: A.SampleGraphDecl) -> tuple[tuple[str, float], ...]:
@@ -69,7 +96,7 @@ def _input_clause(st: CheckState, d: A.SampleInputDecl) -> tuple[str, str, tuple
     ty = inp.type  # an enum value is a label index: check the sampler against 0..len-1
     if ty.kind == ENUM:
         ty = Type(INT, 0.0, float(len(ty.labels) - 1))
-    problem = S.check_sampler(d.sampler, args, ty, inp.site)
+    problem = S.check_sampler(d.sampler, args, ty, "node" if inp.site == "pos" else inp.site)
     if problem:  # an unknown sampler is pointed at; a bad draw at the input it is for
         if d.sampler not in G.SAMPLERS:
             raise st.err(problem + did_you_mean(d.sampler, G.SAMPLERS), d.sampler_pos)

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from dpdsl.errors import DslError
 from dpdsl.frontend import ast as A
-from dpdsl.ir import InputIR, OutputIR, ParamIR, RoundsIR, SampleIR, SpecIR, StateIR, ViewIR
+from dpdsl.ir import DomainIR, InputIR, OutputIR, ParamIR, RoundsIR, SampleIR, SpecIR, StateIR, ViewIR
 from dpdsl.types import Type
 
 D = TypeVar("D", bound=A.Decl)
@@ -45,6 +45,11 @@ class CheckState:
         self.rounds: RoundsIR | None = None
         self.outputs: dict[str, OutputIR] = {}
         self.sample: SampleIR | None = None
+        # index domains (dpdsl.check.domain): the domain kind, the states' index variables, the
+        # per-position inputs, and the expression checker class (a subclass on index domains)
+        self.domain = "nodes"
+        self.vars: tuple[str, ...] = ()
+        self.checker: type | None = None  # None: dpdsl.check.types.TypeChecker
 
     def err(self, msg: str, pos: A.Pos) -> DslError:
         """A positioned error in this spec (a position without a line points at line 1)."""
@@ -75,5 +80,7 @@ class CheckState:
         assert self.rounds is not None
         node_inputs = {k: v for k, v in self.inputs.items() if v.site == "node"}
         edge_inputs = {k: v for k, v in self.inputs.items() if v.site == "edge"}
+        pos_inputs = {k: v for k, v in self.inputs.items() if v.site == "pos"}
         return SpecIR(self.ast.problem, self.kind, node_inputs, edge_inputs, self.params, self.states,
-                      self.views, self.outputs, self.rounds, self.sample, self.src, self.file)
+                      self.views, self.outputs, self.rounds, self.sample, self.src, self.file,
+                      DomainIR(self.domain, self.vars, pos_inputs))

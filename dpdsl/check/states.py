@@ -126,6 +126,9 @@ def _unknown_args(st: CheckState, d: A.StateDecl, t: A.TransitionDecl) -> tuple[
     args: list[str] = []
     for a, apos in t.args:
         kind = st.kind_of(a)
+        if kind == "input" and st.domain != "nodes":  # an input is not tuple-local on an index domain (§12)
+            raise st.err(f"unknown(...) argument '{a}' is an input, which is not local on {st.domain}; "
+                         f"read it in a view, e.g. 'view {a}_here = max over at : {a}[{st.vars[0]}]'", apos)
         if kind not in ("state", "input", "view") or (kind == "input" and st.inputs[a].site != "node"):
             why = ("not declared" if a not in st.names and a not in BUILTINS
                    else "a built-in" if a in BUILTINS else f"a {kind}"

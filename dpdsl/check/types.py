@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from dpdsl.check.state import CheckState, did_you_mean
 from dpdsl.expr import nodes as N
 from dpdsl.frontend import ast as A
-from dpdsl.registry import AGGREGATORS, BUILTINS, FUNCTIONS, RELATIONS, join_numeric
+from dpdsl.registry import AGGREGATORS, BUILTINS, FUNCTIONS, RELATIONS, Aggregator, join_numeric
 from dpdsl.types import BOOL, ENUM, INT, NODE, REAL, T_BOOL, T_INT, T_REAL, Type
 
 
@@ -30,8 +30,10 @@ class Scope:
 
 
 def typed(st: CheckState, e: A.Expr, scope: Scope) -> A.Expr:
-    """``e`` type-checked in ``scope``: a typed copy, or a positioned ``DslError``."""
-    return TypeChecker(st, scope).visit(e)
+    """``e`` type-checked in ``scope``: a typed copy, or a positioned ``DslError``.
+
+    Index domains (docs/architecture.md §12) set ``st.checker`` to their subclass of the checker."""
+    return (st.checker or TypeChecker)(st, scope).visit(e)
 
 
 def assignable(st: CheckState, got: Type, want: Type, pos: A.Pos, target: str, what: str = "the value") -> None:
@@ -207,7 +209,8 @@ class TypeChecker(N.Visitor[A.Expr]):
                 raise self.st.err(f"{e.fn}() does not accept {a.type.base()}", orig.pos)
         return replace(e, args=tuple(args), type=fn.result([a.type for a in args]))
 
-    def visit_Agg(self, e: A.Agg) -> A.Expr:
+    def aggregator(self, e: A.Agg) -> Aggregator:
+        """The aggregate's aggregator, if an aggregate may stand here at all (index domains share this)."""
         st, sc = self.st, self.sc
         if not sc.agg_ok:
             raise st.err(f"an aggregate cannot appear in {sc.what}"
@@ -216,6 +219,14 @@ class TypeChecker(N.Visitor[A.Expr]):
         if agg is None:
             raise st.err(f"unknown aggregator '{e.agg}'; expected one of {', '.join(AGGREGATORS)}"
                          + did_you_mean(e.agg, AGGREGATORS), e.pos)
+        return agg
+
+    def visit_Agg(self, e: A.Agg) -> A.Expr:
+        st, sc = self.st, self.sc
+        agg = self.aggregator(e)
+        if e.default is not None:
+            raise st.err("'default' gives the value outside an index domain (grid, sequence, ...); on nodes "
+                         "an empty neighbourhood yields the aggregator's identity", e.default.pos)
         node, order = self._relation(e)
         inner = replace(sc, agg_ok=False, edge=(node, order), what=f"the body of {e.agg}")
         if RELATIONS[e.relation].over_all:  # one value per graph: the aggregating node's own id is not one
@@ -240,6 +251,8 @@ class TypeChecker(N.Visitor[A.Expr]):
             have = [r for r, x in RELATIONS.items() if kind in x.kinds]
             raise st.err(f"relation '{e.relation}' needs a {' or '.join(rel.kinds)} graph, but this spec's "
                          f"graph is {kind} (it has: {', '.join(have)})", e.pos)
+        if not e.nbr:
+            raise st.err(f"'{e.relation}' binds a neighbour variable: write '{e.relation} u ...'", e.pos)
         if rel.arrow:
             if e.arrow != rel.arrow:
                 raise st.err(f"'{e.relation}' is written '{e.relation} "

@@ -129,7 +129,11 @@ class Cond(Expr):
 
 @dataclass(frozen=True)
 class Agg(Expr):
-    """``agg over relation nbr (->|--) me : body``; ``me`` is the aggregating node."""
+    """``agg over relation nbr (->|--) me : body [default e]``; ``me`` is the aggregating node.
+
+    ``default`` (index domains only, docs/architecture.md §12) replaces the aggregator's identity where
+    a tuple receives no message; it reads only params and the tuple's index variables.
+    """
 
     agg: str = ""
     relation: str = ""
@@ -137,6 +141,7 @@ class Agg(Expr):
     me: str = "v"
     arrow: str = ""
     body: Expr = field(default_factory=Expr)
+    default: Expr | None = None
 
     def children(self) -> tuple[Expr, ...]:
         return (self.body,)

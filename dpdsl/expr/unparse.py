@@ -6,7 +6,7 @@ import math
 
 from dpdsl.expr import nodes as N
 from dpdsl.expr.ops import BINARY, UNARY
-from dpdsl.registry import RELATIONS
+from dpdsl.registry import DOMAIN_RELATIONS, RELATIONS
 
 
 def number_text(x: float) -> str:
@@ -57,12 +57,14 @@ class Unparser(N.Visitor[str]):
         outer = self._prec
         rel = RELATIONS.get(e.relation)
         if rel is not None and rel.arrow:
-            pair = f"{e.nbr} {rel.arrow} {e.me}" if rel.nbr_first else f"{e.me} {rel.arrow} {e.nbr}"
-        elif rel is not None and rel.over_all and e.me == "v":
-            pair = e.nbr  # ``all u``: the body never reads the node
+            pair = f" {e.nbr} {rel.arrow} {e.me}" if rel.nbr_first else f" {e.me} {rel.arrow} {e.nbr}"
+        elif e.relation in DOMAIN_RELATIONS or (rel is not None and rel.over_all and e.me == "v"):
+            pair = f" {e.nbr}" if e.nbr else ""  # ``all u``, index domains' ``split k`` and ``at`` (§12)
         else:
-            pair = f"{e.nbr} of {e.me}"
-        s = f"{e.agg} over {e.relation} {pair} : {self.text(e.body)}"
+            pair = f" {e.nbr} of {e.me}"
+        s = f"{e.agg} over {e.relation}{pair} : {self.text(e.body)}"
+        if e.default is not None:
+            s += f" default {self.text(e.default, 100)}"
         return f"({s})" if outer > 0 else s
 
 

@@ -59,12 +59,23 @@ class GraphDecl(Decl):
 
 
 @dataclass(frozen=True)
+class DomainDecl(Decl):
+    """``domain KIND``: the index domain the states live on (nodes, pairs, sequence, grid, intervals)."""
+
+    kind: str
+    kind_pos: Pos
+    KEYWORD: ClassVar[str] = "domain"
+
+
+@dataclass(frozen=True)
 class InputDecl(NamedDecl):
-    """``input SITE NAME : TYPE``; ``site`` is ``node`` or ``edge``."""
+    """``input SITE NAME : TYPE`` (``site`` node or edge) or ``input NAME[VAR] : TYPE`` (``site`` pos: a
+    per-position input of the sequence axis that ``VAR`` indexes)."""
 
     site: str
     type: Type
     type_pos: Pos
+    index: tuple[tuple[str, Pos], ...] = ()
     KEYWORD: ClassVar[str] = "input"
 
 
@@ -80,10 +91,11 @@ class ParamDecl(NamedDecl):
 
 @dataclass(frozen=True)
 class StateDecl(NamedDecl):
-    """``state NAME : TYPE``."""
+    """``state NAME[VARS] : TYPE``; ``index`` names the domain's index variables (empty on nodes)."""
 
     type: Type
     type_pos: Pos
+    index: tuple[tuple[str, Pos], ...] = ()
     KEYWORD: ClassVar[str] = "state"
 
 
@@ -184,6 +196,16 @@ class SampleGraphDecl(Decl):
 
 
 @dataclass(frozen=True)
+class SampleLengthDecl(Decl):
+    """``sample length LO..HI``: the total length of a sequence domain's instances (a grid splits it
+    between its two sequences as CLRS-30 does: the second gets half, rounded down)."""
+
+    lo: int
+    hi: int
+    KEYWORD: ClassVar[str] = "sample_length"
+
+
+@dataclass(frozen=True)
 class SampleInputDecl(NamedDecl):
     """``sample INPUT SAMPLER[(a, ...)]``."""
 
@@ -194,8 +216,9 @@ class SampleInputDecl(NamedDecl):
 
 
 DECL_KINDS: tuple[type[Decl], ...] = (
-    GraphDecl, InputDecl, ParamDecl, StateDecl, InitDecl, ViewDecl, TransitionDecl, ReferenceDecl,
+    GraphDecl, DomainDecl, InputDecl, ParamDecl, StateDecl, InitDecl, ViewDecl, TransitionDecl, ReferenceDecl,
     RoundsDecl, OutputDecl, PredicateDecl, TermDecl, AssumeDecl, SampleGraphDecl, SampleInputDecl,
+    SampleLengthDecl,
 )
 """Every concrete declaration class: what the parser builds and the checker must consume."""
 

@@ -125,6 +125,12 @@ class ToAST(Transformer):
         args = tuple(str(t) for t in c[1:] if t is not None)
         return A.Index(pos=_pos(c[0]), name=str(c[0]), args=args)
 
+    def idx(self, meta, c):
+        return str(c[0])
+
+    def idx_offset(self, meta, c):  # kept as text "i-1" in Index.args (dpdsl.domains.core.parse_index)
+        return f"{c[0]}{c[1]}{int(c[2])}"
+
     def call(self, meta, c):
         args = tuple(a for a in c[1:] if a is not None)
         return A.Call(pos=_pos(c[0]), fn=str(c[0]), args=args)
@@ -160,9 +166,13 @@ class ToAST(Transformer):
         rel, a, b = c
         return (str(rel), str(a), "", str(b) if b is not None else "", _pos(rel))
 
+    def rel_bare(self, meta, c):
+        return (str(c[0]), "", "", "", _pos(c[0]))
+
     def agg_expr(self, meta, c):
-        agg, (rel, a, arrow, b, _rpos), body = c
-        return A.Agg(pos=_pos(agg), agg=str(agg), relation=rel, nbr=a, me=b, arrow=arrow, body=body)
+        agg, (rel, a, arrow, b, _rpos), body, default = c
+        return A.Agg(pos=_pos(agg), agg=str(agg), relation=rel, nbr=a, me=b, arrow=arrow, body=body,
+                     default=default)
 
     # --- types
     def scalar_type(self, meta, c):
@@ -212,6 +222,14 @@ class ToAST(Transformer):
         site, name, (ty, tpos) = c
         return A.InputDecl(_mpos(meta), str(name), _pos(name), site=str(site), type=ty, type_pos=tpos)
 
+    def input_pos(self, meta, c):  # ``input a[i] : T``: a per-position input of a sequence axis
+        name, var, (ty, tpos) = c
+        return A.InputDecl(_mpos(meta), str(name), _pos(name), site="pos", type=ty, type_pos=tpos,
+                           index=((str(var), _pos(var)),))
+
+    def domain_decl(self, meta, c):
+        return A.DomainDecl(_mpos(meta), kind=str(c[0]), kind_pos=_pos(c[0]))
+
     def param_decl(self, meta, c):
         name, (ty, tpos), expr = c
         return A.ParamDecl(_mpos(meta), str(name), _pos(name), type=ty, type_pos=tpos, expr=expr)
@@ -220,11 +238,9 @@ class ToAST(Transformer):
         return _mpos(meta)
 
     def state_decl(self, meta, c):
-        name, index, (ty, tpos) = c
-        if index is not None:  # the hook issue 10 (pair/grid domains) gives a meaning
-            raise _Positioned(f"pair states are not supported yet: 'state {name}[...]' needs indexed domains "
-                              "(issue 10); declare a node state 'state NAME : TYPE'", index)
-        return A.StateDecl(_mpos(meta), str(name), _pos(name), type=ty, type_pos=tpos)
+        name, *index, (ty, tpos) = c
+        index = tuple((str(t), _pos(t)) for t in index if t is not None)
+        return A.StateDecl(_mpos(meta), str(name), _pos(name), type=ty, type_pos=tpos, index=index)
 
     def init_decl(self, meta, c):
         return A.InitDecl(_mpos(meta), str(c[0]), _pos(c[0]), expr=c[1])
@@ -270,6 +286,9 @@ class ToAST(Transformer):
         fam, args, lo, hi = c
         return A.SampleGraphDecl(_mpos(meta), family=str(fam), family_pos=_pos(fam), call_args=args or (),
                                  lo=int(lo), hi=int(hi))
+
+    def sample_length(self, meta, c):
+        return A.SampleLengthDecl(_mpos(meta), lo=int(c[0]), hi=int(c[1]))
 
     def sample_input(self, meta, c):
         name, dist, args = c

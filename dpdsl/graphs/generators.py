@@ -148,17 +148,23 @@ def _graph(n: int, src: np.ndarray, dst: np.ndarray, directed: bool) -> Graph:
 # -------------------------------------------------------------------------------------------- families
 
 
-def _er(n: int, rng: np.random.Generator, *, directed: bool, p: float) -> Graph:
-    """Erdős–Rényi G(n, p) without self loops: each ordered (directed) or unordered pair independently."""
+def _er(n: int, rng: np.random.Generator, *, directed: bool, p: float, loops: float = 0) -> Graph:
+    """Erdős–Rényi G(n, p): each ordered (directed) or unordered pair independently; with ``loops = 1``
+    also each self loop with probability p (CLRS-30's ER graphs have them; Floyd-Warshall reads them)."""
     pf = _check_prob("er", p)
+    if loops not in (0, 1):
+        raise GraphError(f"graph family 'er': loops must be 0 or 1, got {loops!r}")
     if directed:
         k = _pair_sample(n * (n - 1), pf, rng)
         u = k // max(n - 1, 1)
         r = k % max(n - 1, 1)
         v = r + (r >= u)
-        return _graph(n, u, v, True)
-    i, j = _triangle_pairs(_pair_sample(n * (n - 1) // 2, pf, rng))
-    return _graph(n, i, j, False)
+    else:
+        u, v = _triangle_pairs(_pair_sample(n * (n - 1) // 2, pf, rng))
+    if loops:
+        own = np.flatnonzero(rng.random(n) < pf)
+        u, v = np.concatenate([np.asarray(u, np.int64), own]), np.concatenate([np.asarray(v, np.int64), own])
+    return _graph(n, u, v, directed)
 
 
 def _dag(n: int, rng: np.random.Generator, *, directed: bool, p: float) -> Graph:
@@ -243,7 +249,8 @@ def _grid(n: int, rng: np.random.Generator, *, directed: bool, max_aspect: float
     return _graph(rows * cols, src, dst, directed)
 
 
-register_family("er", _er, kind="directed", params={"p": 0.5}, doc="Erdős–Rényi G(n, p), no self loops")
+register_family("er", _er, kind="directed", params={"p": 0.5, "loops": 0},
+                doc="Erdős–Rényi G(n, p); self loops w.p. p with loops = 1")
 register_family(
     "dag", _dag, kind="dag", params={"p": 0.5}, undirected_ok=False, doc="random order, forward edges w.p. p"
 )
