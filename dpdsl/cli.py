@@ -198,10 +198,12 @@ def _cmd_run(args) -> int:
             print(note, file=sys.stderr)
     else:
         spec = load_spec(target)
+    if args.engine == "spark":
+        from dpdsl.spark_engine import why_not_on_spark
+
+        if reason := why_not_on_spark(spec):
+            raise UserError(f"--engine spark cannot run {spec.name}: {reason} (use the default torch engine)")
     if spec.domain.indexed:
-        if args.engine == "spark":
-            raise UserError(f"--engine spark runs node states only; {spec.name} lives on the "
-                            f"'{spec.domain.kind}' index domain (use the default torch engine)")
         return _run_domain(spec, student, args)
     if args.instance:
         raise UserError(f"{args.target}: --instance is for sequence domains; this spec runs on --graph")

@@ -70,6 +70,19 @@ def session(master: str = "local[2]") -> Any:
     return spark
 
 
+def why_not_on_spark(spec: SpecIR) -> str | None:
+    """Why ``spec`` cannot run on the Spark engine, or None: it covers node states over edge relations."""
+    if spec.domain.indexed:
+        return f"its state lives on the '{spec.domain.kind}' index domain; the Spark engine runs node states only"
+    for e in _spec_exprs(spec):
+        for x in A.walk(e):
+            if isinstance(x, A.Agg) and AGGREGATORS[x.agg].custom is not None:
+                return f"aggregator '{x.agg}' has a custom reduction, which has no Spark form"
+            if isinstance(x, A.Agg) and RELATIONS[x.relation].over_all:
+                return f"relation '{x.relation}' (a global aggregate) has no Spark form yet"
+    return None
+
+
 def names_of(spec: SpecIR) -> dict[str, str]:
     """Column of every bare name at node level: ``s_`` state, ``in_`` input, ``v_`` view, ``b_`` builtin."""
     out = {k: f"s_{k}" for k in spec.states}
@@ -157,10 +170,9 @@ class SparkRun:
     def __init__(self, spark: Any, spec: SpecIR, graph: Graph, transitions: Mapping[str, SparkTransition],
                  max_rounds: int | None = None) -> None:
         self.F = _spark()
-        for e in _spec_exprs(spec):
-            for x in A.walk(e):
-                if isinstance(x, A.Agg) and AGGREGATORS[x.agg].custom is not None:
-                    raise UserError(f"aggregator '{x.agg}' has a custom reduction, which cannot run on Spark")
+        reason = why_not_on_spark(spec)
+        if reason:
+            raise UserError(f"{spec.name} cannot run on Spark: {reason} (use the default torch engine)")
         self.spark, self.spec, self.graph = spark, spec, graph
         self.transitions, self.max_rounds = transitions, max_rounds
         self.names = names_of(spec)
