@@ -34,7 +34,7 @@ from _common import command_line, md_table, setup
 from threadpoolctl import threadpool_limits
 
 from dpdsl.distill import probes
-from dpdsl.distill.conjunctions import LRHSearch
+from dpdsl.distill.conjunctions import RANKS, LRHSearch
 from dpdsl.distill.planted import MLPTeacher, planted_tree, train_mlp_teacher, uniform_bits
 from dpdsl.distill.probes import PROBE_ALPHA, SCALE_FLOOR
 from dpdsl.distill.treefit import DPTreeSelector, LRHTreeDistiller, trees_equivalent
@@ -66,7 +66,8 @@ def fit(Xp: np.ndarray, Phi: np.ndarray, Xd: np.ndarray, yd: np.ndarray, k: int,
         sel = DPTreeSelector(max_depth=r, tolerance=0.002, random_state=args.seed).fit(Xd, yd, cands)
         return sel.tree_, s.n_probes_, sel.faithful_
     dist = LRHTreeDistiller(beam=k, max_depth=r, start_beam=args.start_beam or k, alpha=args.alpha,
-                            per_parent=args.per_parent, grow=args.grow, random_state=args.seed).fit(Xp, Phi, Xd, yd)
+                            per_parent=args.per_parent, grow=args.grow, random_state=args.seed,
+                            rank=args.rank, complete=args.complete).fit(Xp, Phi, Xd, yd)
     return dist.tree_, dist.n_probes_, dist.faithful_
 
 
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-parent", action="store_true", help="round-robin beam over parents")
     ap.add_argument("--grow", type=int, default=0, help="top-down growth below impure leaves, splits per node")
     ap.add_argument("--start-beam", type=int, default=10, help="iterative widening from here (0: off)")
+    ap.add_argument("--rank", default="regret", choices=RANKS,
+                    help="beam ranking with labels: probe only, probe and label gain taking turns, regret")
+    ap.add_argument("--complete", type=int, default=2, help="levels of label completion (0: off)")
     ap.add_argument("--control", action="store_true", help="also run the two non-representing controls")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -163,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def knobs(args: argparse.Namespace) -> str:
     return (f"alpha {args.alpha:g} (relative), scale floor {args.scale_floor:g}, tau cut {args.tau_cut}, "
-            f"per-parent {args.per_parent}, grow {args.grow}, widening from {args.start_beam or 'off'}")
+            f"rank {args.rank}, completion {args.complete}, per-parent {args.per_parent}, grow {args.grow}, "
+            f"widening from {args.start_beam or 'off'}")
 
 
 def summary_row(r: int, k: int, res: list[dict[str, Any]], args: argparse.Namespace) -> list[Any]:

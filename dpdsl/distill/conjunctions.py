@@ -120,6 +120,103 @@ def evaluate(X: np.ndarray, conjs: Sequence[Conj], chunk_size: int = 8192) -> np
     return out.T
 
 
+RANKS = ("probe", "alternate", "regret")
+"""How ``LRHSearch`` ranks splits when it has labels: probe scores only, probe and label rankings
+taking turns, or cumulative regret (the default; benchmarks/RESULTS.md §7 compares them)."""
+
+
+def as_bool_inputs(X: np.ndarray) -> np.ndarray:
+    """Predicate rows as ``bool``: bools as given, numbers in {0, 1} or {-1, +1} as ``X > 0``."""
+    X = np.asarray(X)
+    if X.dtype == bool:
+        return X
+    vals = np.unique(X)
+    if not (set(vals.tolist()) <= {0, 1} or set(vals.tolist()) <= {-1, 1}):
+        raise ValueError(f"inputs must be bool, 0/1 or -1/+1; got values {vals[:6].tolist()}")
+    return X > 0
+
+
+def as_explains(E: np.ndarray) -> np.ndarray:
+    """The explains matrix: ``bool[N, K]`` as given, or integer labels ``int[N]`` one-hot (K = max + 1;
+    a negative label is a sample no class explains)."""
+    E = np.asarray(E)
+    if E.ndim == 2:
+        return E.astype(bool)
+    if E.ndim != 1 or not (np.issubdtype(E.dtype, np.integer) or E.dtype == bool):
+        raise ValueError(f"labels must be a bool[N, K] explains matrix or int[N] labels, got {E.dtype}{E.shape}")
+    y = E.astype(np.int64)
+    k = max(1, int(y.max()) + 1) if len(y) else 1
+    return (y[:, None] == np.arange(k)[None, :]) & (y[:, None] >= 0)
+
+
+def _local_regret(ranked: list[tuple[Conj, int, float]], sign: float) -> dict[tuple[Conj, int], float]:
+    """Per split (c, q): ``(best - own) / (best - median)`` of ``sign * value`` over c's splits
+    (0 for c's best split, about 1 for a typical one)."""
+    by: dict[Conj, list[tuple[int, float]]] = {}
+    for c, q, v in ranked:
+        by.setdefault(c, []).append((q, sign * v))
+    out: dict[tuple[Conj, int], float] = {}
+    for c, items in by.items():
+        vals = np.array([v for _, v in items])
+        best = float(vals.min())
+        spread = max(float(np.median(vals)) - best, 1e-12)
+        for q, v in items:
+            out[c, q] = (v - best) / spread
+    return out
+
+
+def one_step_gains(X: np.ndarray, E: np.ndarray, cells: Sequence[Conj], chunk: int = 512) -> np.ndarray:
+    """``float[len(cells), P]``: samples a split of each cell on each predicate explains beyond the
+    cell as one leaf (both children labelled by their majority class); one matmul per chunk and class."""
+    X = np.asarray(X, dtype=bool)
+    E = np.asarray(E, dtype=bool)
+    Xt = X.astype(np.float64)
+    out = np.empty((len(cells), X.shape[1]))
+    for s in range(0, len(cells), chunk):
+        M = evaluate(X, cells[s : s + chunk]).astype(np.float64)  # [N, c]
+        per_k = [(M * E[:, [k]]).T for k in range(E.shape[1])]  # [c, N] each
+        t = np.stack([a @ Xt for a in per_k])  # [K, c, P]: class counts of c & q
+        tot = np.stack([a.sum(axis=1) for a in per_k])  # [K, c]
+        out[s : s + len(M.T)] = t.max(axis=0) + (tot[:, :, None] - t).max(axis=0) - tot.max(axis=0)[:, None]
+    return out
+
+
+def split_gains(X: np.ndarray, E: np.ndarray, parents: Sequence[Conj], lookahead: int = 2) -> np.ndarray:
+    """``float[len(parents), P]``: how many more labelled samples a split of each parent on each predicate
+    explains than the parent as one leaf, letting each child split once more when ``lookahead`` is 2.
+
+    The label half of the beam's ranking (issue 13 §1): the last split of a planted tree separates two
+    leaves of different class, so its gain stands out, and the two-step lookahead also sees an inner
+    split whose children have the parent's class mix (zero one-step gain, the greedy learner's blind
+    spot) by the splits below it. In units of samples, so splits of different parents compare (a
+    sub-cell of a node gains less than the node). Vectorised per parent: the counts of every
+    (q, q', value, value', class) cell are 4K Gram matrices ``(X^v * E_k)' X^v'``.
+    """
+    X = np.asarray(X, dtype=bool)
+    E = np.asarray(E, dtype=bool)
+    cells = evaluate(X, list(parents))
+    out = np.zeros((len(parents), X.shape[1]))
+    for i in range(len(parents)):
+        rows = cells[:, i]
+        if not rows.any():
+            continue
+        Xt = X[rows].astype(np.float64)
+        Ek = E[rows].astype(np.float64)
+        sides = (Xt, 1.0 - Xt)
+        leaf = Ek.sum(axis=0).max()
+        one = np.zeros(X.shape[1])
+        two = np.zeros(X.shape[1])
+        for Xv in sides:  # child c & (q == v), per q
+            n1 = Xv.T @ Ek  # [P, K]
+            one += n1.max(axis=1)
+            if lookahead >= 2:
+                n2 = sum(np.stack([(Xv * Ek[:, [k]]).T @ Xw for k in range(Ek.shape[1])]).max(axis=0)
+                         for Xw in sides)  # [P, P']: best class in each grandchild, summed over v'
+                two += np.maximum(n1.max(axis=1), n2.max(axis=1))
+        out[i] = one - leaf if lookahead < 2 else (one - leaf) + (two - leaf)
+    return out
+
+
 class LRHSearch:
     """Level-wise beam search for linearly represented conjunctions (Boix-Adsera 2024, §3).
 
@@ -138,13 +235,28 @@ class LRHSearch:
     parent whose best split scores worse than the strong variants of shallower structure still gets
     expanded (issue 13 §1; measured in benchmarks/RESULTS.md §7).
 
+    With the teacher's ``labels`` (issue 13 §1) two things change. The beam ranks splits by a
+    cumulative *regret*: a split's local regret at its parent is the smaller of its probe regret and
+    its label regret, each ``(best - own) / (best - median)`` over the parent's splits (probe: split
+    score; label: :func:`split_gains`, two-step lookahead), and a conjunction's regret is its parent's
+    plus the split's; the ``beam`` lowest are kept (ties in generation order, i.e. by probe score).
+    Within a node both signals rank the planted split near the top (the probe from the
+    representation, the labels where the split separates classes), but raw probe scores do not compare
+    across parents. Then ``complete`` levels of *label completion*: every candidate at depth
+    ``>= max_depth - complete`` the beam did not expand gets the children of its best one-step label
+    split, recursively down to ``max_depth``, as unprobed candidates (the last splits of a planted
+    tree separate leaves, so the labels find them where deep probes cannot). The tree built from them
+    must still pass the representation test :func:`represented_pvalue`. Unprobed candidates have no
+    ``scores_`` entry; ``probed_candidates_`` lists the probed ones.
+
     Conjunctions never true on the training split are skipped (a probe of an all-zero target says
     nothing) and listed in ``empty_``. ``alpha`` is the relative ridge penalty of
     :class:`~dpdsl.distill.probes.RidgeProbe`.
 
     Fitted attributes:
 
-    - ``candidates_``: root first, then every probed conjunction, by depth;
+    - ``candidates_``: root first, then every probed conjunction, by depth, then the label
+      completions (unprobed);
     - ``scores_``: conj -> held-out 1 - R^2 (the root gets 0.0); ``depth_``: conj -> number of literals;
     - ``levels_[d]``: conjs probed at depth d; ``kept_[d]``: depth-d conjs expanded further;
     - ``splits_[d]``: the ranked ``(parent, pred, score)`` splits whose children have d literals;
@@ -164,7 +276,13 @@ class LRHSearch:
         val_fraction: float = 0.25,
         random_state: int | None = None,
         per_parent: bool = False,
+        rank: str = "regret",
+        complete: int = 2,
     ) -> None:
+        if rank not in RANKS:
+            raise ValueError(f"rank must be one of {RANKS}, got {rank!r}")
+        self.rank = rank
+        self.complete = complete
         self.beam = beam
         self.max_depth = max_depth
         self.tau = tau
@@ -172,6 +290,11 @@ class LRHSearch:
         self.val_fraction = val_fraction
         self.random_state = random_state
         self.per_parent = per_parent
+
+    @property
+    def probed_candidates_(self) -> list[Conj]:
+        """The candidates with a probe score (all but the label completions)."""
+        return [c for c in self.candidates_ if c in self.scores_]
 
     def _split(self, n: int, split: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
         if split is not None:
@@ -184,12 +307,15 @@ class LRHSearch:
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
     def fit(
-        self, X: np.ndarray, Phi: np.ndarray, split: tuple[np.ndarray, np.ndarray] | None = None
+        self, X: np.ndarray, Phi: np.ndarray, split: tuple[np.ndarray, np.ndarray] | None = None,
+        labels: np.ndarray | None = None, X_labels: np.ndarray | None = None,
     ) -> LRHSearch:
         """Search on predicates ``X: bool[N, P]`` and representation ``Phi: float[N, m]``.
 
         ``split`` gives explicit (train, val) row indices; otherwise a random ``val_fraction`` of rows
-        (seeded by ``random_state``) is held out.
+        (seeded by ``random_state``) is held out. ``labels`` (the teacher's: an explains matrix or int
+        labels, on the rows ``X_labels``, default ``X``) turn on the label-aware beam (``rank``) and
+        the label completion (``complete``); without them the search ranks by probe scores only.
         """
         X = np.asarray(X, dtype=bool)
         Phi = np.asarray(Phi)
@@ -200,6 +326,13 @@ class LRHSearch:
         tr, va = self._split(X.shape[0], split)
         self._X_tr, self._X_va = X[tr], X[va]
         self._probe = RidgeProbe(Phi[tr], Phi[va], self.alpha)
+        self._labels: tuple[np.ndarray, np.ndarray] | None = None
+        if labels is not None:
+            XL = X if X_labels is None else as_bool_inputs(X_labels)
+            EL = as_explains(labels)
+            if XL.shape != (EL.shape[0], X.shape[1]):
+                raise ValueError(f"X_labels {XL.shape} and labels {EL.shape} do not match X {X.shape}")
+            self._labels = (XL, EL)
         self.scores_: dict[Conj, float] = {ROOT: 0.0}
         self.depth_: dict[Conj, int] = {ROOT: 0}
         self._empty: set[Conj] = set()
@@ -271,6 +404,7 @@ class LRHSearch:
 
     def _grow(self) -> LRHSearch:
         p = self._X_tr.shape[1]
+        self._regret: dict[Conj, float] = {ROOT: 0.0}
         self.candidates_: list[Conj] = [ROOT]
         self.levels_: list[list[Conj]] = [[ROOT]]
         self.kept_: list[list[Conj]] = [[ROOT]]
@@ -291,16 +425,60 @@ class LRHSearch:
             self.splits_.append(splits)
             if depth == self.max_depth:
                 break
-            keep = self._choose(splits)
+            keep = self._choose(splits, self._gain_ranked(keep, p))
             self.kept_.append(keep)
             if not keep:
                 break
         self._literal_scores(p)
+        self._complete(p)
         return self
 
-    def _choose(self, splits: list[tuple[Conj, int, float]]) -> list[Conj]:
-        """Children of the best splits, until ``beam`` distinct conjunctions are kept."""
+    def _complete(self, p: int) -> None:
+        """Label completion (see the class docstring): unprobed candidates below unexpanded ones."""
+        if self._labels is None or self.complete < 1 or self.max_depth < 1:
+            return
+        have = set(self.candidates_)
+        frontier: list[Conj] = []
+        for d in range(max(0, self.max_depth - self.complete), min(self.max_depth, len(self.levels_))):
+            expanded = set(self.kept_[d]) if d < len(self.kept_) else set()
+            frontier += [c for c in self.levels_[d] if c not in expanded]
+            if not frontier:
+                continue
+            g = one_step_gains(*self._labels, frontier)
+            nxt = []
+            for i, c in enumerate(frontier):
+                g[i, [q for q in range(p) if c.used >> q & 1]] = -np.inf
+                q = int(np.argmax(g[i]))
+                if g[i, q] > 0:
+                    for ch in (c.extend(q, True), c.extend(q, False)):
+                        if ch not in have:
+                            have.add(ch)
+                            self.candidates_.append(ch)
+                            nxt.append(ch)
+            frontier = nxt
+
+    def _gain_ranked(self, parents: list[Conj], p: int) -> list[tuple[Conj, int, float]]:
+        """The splits of ``parents`` ranked by :func:`split_gains` on the labels (empty without labels)."""
+        if self._labels is None or not parents:
+            return []
+        g = split_gains(*self._labels, parents)
+        for i, c in enumerate(parents):
+            g[i, [q for q in range(p) if c.used >> q & 1]] = -np.inf
+        flat = np.argsort(-g, axis=None, kind="stable")
+        flat = flat[np.isfinite(g.ravel()[flat])]
+        return [(parents[i // p], int(i % p), float(g.ravel()[i])) for i in flat]
+
+    def _choose(self, splits: list[tuple[Conj, int, float]],
+                by_gain: list[tuple[Conj, int, float]] | None = None) -> list[Conj]:
+        """Children of the best splits, until ``beam`` distinct conjunctions are kept (with labels:
+        the probe and label rankings take turns, or the lowest cumulative regret)."""
         ok = [s for s in splits if self.tau is None or s[2] <= self.tau]
+        if by_gain and self.rank != "probe":
+            probed = {(c, q) for c, q, _ in ok}
+            gain = [s for s in by_gain if (s[0], s[1]) in probed]
+            if self.rank == "regret":
+                return self._choose_by_regret(ok, gain)
+            ok = [s for pair in zip(ok, gain, strict=False) for s in pair] + ok[len(gain):] + gain[len(ok):]
         if self.per_parent:
             rank: dict[Conj, int] = {}
             order = []
@@ -315,6 +493,26 @@ class LRHSearch:
                 break
             nxt.setdefault(c.extend(q, True))
             nxt.setdefault(c.extend(q, False))
+        return list(nxt)
+
+    def _choose_by_regret(self, ok: list[tuple[Conj, int, float]],
+                          gain: list[tuple[Conj, int, float]]) -> list[Conj]:
+        """The ``beam`` conjunctions of lowest cumulative regret (class docstring); ``ok`` is ranked by
+        probe score (lower is better), ``gain`` by label gain (higher is better)."""
+        local = _local_regret(ok, 1.0)
+        for key, r in _local_regret(gain, -1.0).items():
+            local[key] = min(local.get(key, np.inf), r)
+        cost = self._regret
+        order = sorted(range(len(ok)), key=lambda i: (cost[ok[i][0]] + local[ok[i][0], ok[i][1]], i))
+        nxt: dict[Conj, None] = {}
+        for i in order:
+            if len(nxt) >= self.beam:
+                break
+            c, q, _ = ok[i]
+            v = cost[c] + local[c, q]
+            for ch in (c.extend(q, True), c.extend(q, False)):
+                nxt.setdefault(ch)
+                cost[ch] = min(cost.get(ch, v), v)
         return list(nxt)
 
     def _literal_scores(self, p: int) -> None:
@@ -366,3 +564,55 @@ def path_conjunctions(tree: Tree) -> list[Conj]:
 
     go(tree, ROOT)
     return out
+
+
+def tree_splits(tree: Tree) -> list[tuple[Conj, int]]:
+    """``(node conjunction, predicate)`` of every split of ``tree`` (preorder)."""
+    out: list[tuple[Conj, int]] = []
+
+    def go(t: Tree, c: Conj) -> None:
+        if isinstance(t, Split):
+            out.append((c, t.pred))
+            go(t.if_true, c.extend(t.pred, True))
+            go(t.if_false, c.extend(t.pred, False))
+
+    go(tree, ROOT)
+    return out
+
+
+def split_rank_pvalues(search: LRHSearch, tree: Tree) -> np.ndarray:
+    """Per split (c, p) of ``tree``: ``(1 + #q scoring better) / (1 + #alternatives)``, where the
+    alternatives are every other split (c, q) of the same node, all probed (missing probes are run).
+
+    The LRH half of the verdict when labels steer the search (issue 13 §1): labels alone can rebuild
+    the tree from a teacher that does not represent it, but only a teacher that represents it scores
+    its splits better than the alternatives at the same node; under "phi does not single out the
+    tree's splits" each value is uniform on (0, 1].
+    """
+    p = search._X_tr.shape[1]
+    out = []
+    for c, q in tree_splits(tree):
+        if c.pos & c.neg or c.used >> q & 1:
+            continue
+        alts = [r for r in range(p) if not c.used >> r & 1]
+        search._probe_new([c.extend(r, v) for r in alts for v in (True, False)], c.n_literals + 1)
+        sc = np.array([max(search.scores_.get(c.extend(r, True), np.inf),
+                           search.scores_.get(c.extend(r, False), np.inf)) for r in alts])
+        mine = sc[alts.index(q)]
+        out.append((1 + np.sum(sc < mine)) / len(alts))
+    return np.array(out, dtype=np.float64)
+
+
+REPRESENTED_ALPHA = 0.01
+"""A tree counts as represented by phi when :func:`represented_pvalue` is at most this (one split
+ranked first among 100 alternatives is exactly 0.01)."""
+
+
+def represented_pvalue(pvalues: np.ndarray) -> float:
+    """Fisher's combination of :func:`split_rank_pvalues`: the probability, if phi did not single out
+    the tree's splits, of ranks at least this good (1.0 for a tree without splits)."""
+    import scipy.stats
+
+    if len(pvalues) == 0:
+        return 1.0
+    return float(scipy.stats.chi2.sf(-2.0 * np.sum(np.log(pvalues)), 2 * len(pvalues)))

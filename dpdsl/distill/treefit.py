@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dpdsl.distill.conjunctions import ROOT, Conj, LRHSearch, candidate_set, evaluate
+from dpdsl.distill.conjunctions import (
+    REPRESENTED_ALPHA,
+    ROOT,
+    Conj,
+    LRHSearch,
+    as_bool_inputs,
+    as_explains,
+    candidate_set,
+    evaluate,
+    represented_pvalue,
+    split_rank_pvalues,
+)
 from dpdsl.distill.probes import PROBE_ALPHA
 from dpdsl.tree import Leaf, Split, Tree, predict, simplify
 
@@ -25,30 +36,6 @@ _CELL_BYTES = 64 * 2**20
 
 if TYPE_CHECKING:  # scikit-learn is imported only when CART runs: it costs ~1 s, and LRH never needs it
     from sklearn.tree import DecisionTreeClassifier
-
-
-def as_bool_inputs(X: np.ndarray) -> np.ndarray:
-    """Predicate rows as ``bool``: bools as given, numbers in {0, 1} or {-1, +1} as ``X > 0``."""
-    X = np.asarray(X)
-    if X.dtype == bool:
-        return X
-    vals = np.unique(X)
-    if not (set(vals.tolist()) <= {0, 1} or set(vals.tolist()) <= {-1, 1}):
-        raise ValueError(f"inputs must be bool, 0/1 or -1/+1; got values {vals[:6].tolist()}")
-    return X > 0
-
-
-def as_explains(E: np.ndarray) -> np.ndarray:
-    """The explains matrix: ``bool[N, K]`` as given, or integer labels ``int[N]`` one-hot (K = max + 1;
-    a negative label is a sample no class explains)."""
-    E = np.asarray(E)
-    if E.ndim == 2:
-        return E.astype(bool)
-    if E.ndim != 1 or not (np.issubdtype(E.dtype, np.integer) or E.dtype == bool):
-        raise ValueError(f"labels must be a bool[N, K] explains matrix or int[N] labels, got {E.dtype}{E.shape}")
-    y = E.astype(np.int64)
-    k = max(1, int(y.max()) + 1) if len(y) else 1
-    return (y[:, None] == np.arange(k)[None, :]) & (y[:, None] >= 0)
 
 
 def _check_xe(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -280,11 +267,16 @@ class LRHTreeDistiller:
     Probes the representation with :class:`LRHSearch` at ``start_beam`` conjunctions per depth, selects
     the tree with :class:`DPTreeSelector` on the teacher's labels, and widens the beam (doubling, up to
     ``beam``; already-probed conjunctions are not probed again) only while the selected tree's held-out
-    agreement is below ``stop_at``. The verdict is the selector's: ``faithful_`` when the held-out
-    agreement reaches ``fidelity``.
+    agreement is below ``stop_at``. The search uses the labels too (``rank``, ``complete``: see
+    :class:`LRHSearch`; ``rank="probe", complete=0`` is the probe-only search). The verdict:
+    ``faithful_`` when the held-out agreement reaches ``fidelity`` and, when labels steered the search,
+    the tree is *represented* (``represented_pvalue_ <= REPRESENTED_ALPHA``: its splits' probes rank
+    better than the other splits of the same nodes, :func:`split_rank_pvalues`), because labels alone
+    rebuild the tree from a teacher whose representation does not hold it.
 
-    Fitted: ``tree_``, ``agreement_`` (in-sample), ``heldout_agreement_``, ``faithful_``, ``beam_`` (the
-    beam it stopped at), ``n_probes_``, ``search_``, ``selector_``.
+    Fitted: ``tree_``, ``agreement_`` (in-sample), ``heldout_agreement_``, ``faithful_``, ``represented_``,
+    ``represented_pvalue_``, ``split_pvalues_``, ``beam_`` (the beam it stopped at), ``n_probes_``
+    (including the representation test's), ``search_``, ``selector_``.
     """
 
     def __init__(
@@ -300,7 +292,11 @@ class LRHTreeDistiller:
         tolerance: float = 0.002,
         fidelity: float = 0.99,
         random_state: int | None = 0,
+        rank: str = "regret",
+        complete: int = 2,
     ) -> None:
+        self.rank = rank
+        self.complete = complete
         self.grow = grow
         self.grow_rounds = grow_rounds
         self.beam = beam
@@ -321,7 +317,9 @@ class LRHTreeDistiller:
         for b in widening_schedule(self.start_beam, self.beam):
             if search is None:
                 search = LRHSearch(beam=b, max_depth=self.max_depth, alpha=self.alpha,
-                                   random_state=self.random_state, per_parent=self.per_parent).fit(Xp, Phi)
+                                   random_state=self.random_state, per_parent=self.per_parent,
+                                   rank=self.rank, complete=self.complete).fit(
+                    Xp, Phi, labels=labels if self.uses_labels else None, X_labels=Xf)
             else:
                 search.widen(b)
             sel = DPTreeSelector(max_depth=self.max_depth, tolerance=self.tolerance, fidelity=self.fidelity,
@@ -340,10 +338,18 @@ class LRHTreeDistiller:
                                  random_state=self.random_state).fit(Xf, labels, search.candidates_)
         self.search_, self.selector_ = search, sel
         self.tree_ = sel.tree_
-        self.agreement_, self.heldout_agreement_, self.faithful_ = (
-            sel.agreement_, sel.heldout_agreement_, sel.faithful_)
+        self.agreement_, self.heldout_agreement_ = sel.agreement_, sel.heldout_agreement_
+        self.split_pvalues_ = split_rank_pvalues(search, sel.tree_)
+        self.represented_pvalue_ = represented_pvalue(self.split_pvalues_)
+        self.represented_ = not self.uses_labels or self.represented_pvalue_ <= REPRESENTED_ALPHA
+        self.faithful_ = sel.faithful_ and self.represented_
         self.n_probes_ = search.n_probes_
         return self
+
+    @property
+    def uses_labels(self) -> bool:
+        """Whether the teacher's labels steer the search (then the verdict needs the LRH test too)."""
+        return self.rank != "probe" or self.complete > 0
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return predict(self.tree_, as_bool_inputs(X))
