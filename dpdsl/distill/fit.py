@@ -39,7 +39,7 @@ def fit_field(d: FieldData, cfg: CompileConfig) -> FieldFit:
     search = LRHSearch(beam=cfg.beam, max_depth=cfg.max_depth, tau=cfg.tau, alpha=cfg.alpha,
                        random_state=cfg.stream("search"))
     if P:
-        search.fit(d.X, d.Phi.astype(np.float64))
+        search.fit(d.X, d.Phi.astype(np.float64), labels=d.E)  # label-aware beam (§6.5)
         pscores = np.nan_to_num(search.predicate_scores_, nan=np.inf)
         n_probes = search.n_probes_
     else:
@@ -51,7 +51,7 @@ def fit_field(d: FieldData, cfg: CompileConfig) -> FieldFit:
         tree = fitter.tree_ if passing else _best_leaf(d)
     else:
         # the LRH test: only conjunctions the teacher linearly represents can become tree nodes
-        cands = [c for c in search.candidates_ if search.scores_.get(c, 0.0) <= cfg.tau] if P else []
+        cands = [c for c in search.candidates_ if search.scores_.get(c, np.inf) <= cfg.tau] if P else []
         sel = DPTreeSelector(max_depth=cfg.max_depth, tolerance=cfg.tolerance).fit(d.X, d.E, cands) \
             if P else None
         tree = sel.tree_ if sel is not None else _best_leaf(d)
