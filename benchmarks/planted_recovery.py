@@ -9,14 +9,19 @@ not sampled). Also printed: agreement with the teacher on 20,000 fresh inputs, t
 verdict, probes as % of all conjunctions of <= r literals (sum_i 2^i C(d, i)), and seconds per fit.
 
     python benchmarks/planted_recovery.py [--depths 2,3,4,5] [--ks 5,10,20,50] [--trees 5] [--d 100]
-        [--alpha A] [--scale-floor F] [--tau-cut T] [--per-parent] [--grow G] [--start-beam B] [--control]
+        [--alpha A] [--scale-floor F] [--tau-cut T] [--per-parent] [--grow G] [--start-beam B]
+        [--rank probe|alternate|regret] [--complete L] [--control]
 
-The default is ``LRHTreeDistiller`` with its defaults; ``--tau-cut 0.5 --scale-floor 0 --start-beam 0``
+The default is ``LRHTreeDistiller`` with its defaults (label-aware search: regret beam, two levels of
+label completion, the representation test in the verdict); ``--rank probe --complete 0`` is the
+probe-only search of issue 15, each of ``--rank`` / ``--complete`` alone measures one idea of issue 13
+§1. ``--tau-cut 0.5 --scale-floor 0 --start-beam 0``
 (with ``--alpha`` at the relative value of the old absolute 1) approximates the pipeline's selection
 before issue 15, and each flag alone measures one fix. ``k`` counts conjunctions kept per depth, as the
 paper's does. ``--control`` adds two teachers that do not represent the
 planted tree (phi from an untrained random-ReLU net, and from an MLP trained on another tree; labels
-from the real teacher): they must come out not faithful.
+from the real teacher): they must come out not faithful (the table prints the representation
+test's p-value).
 """
 
 from __future__ import annotations
@@ -57,18 +62,18 @@ def n_conjunctions(d: int, r: int) -> int:
 
 
 def fit(Xp: np.ndarray, Phi: np.ndarray, Xd: np.ndarray, yd: np.ndarray, k: int, r: int,
-        args: argparse.Namespace) -> tuple[Tree, int, bool]:
+        args: argparse.Namespace) -> tuple[Tree, int, bool, float]:
     """The library distiller; ``--tau-cut`` reproduces the pipeline's pre-issue-15 absolute 1 - R^2 cut."""
     if args.tau_cut is not None:
         s = LRHSearch(beam=k, max_depth=r, tau=args.tau_cut, alpha=args.alpha, random_state=args.seed,
                       per_parent=args.per_parent).fit(Xp, Phi)
         cands = [c for c in s.candidates_ if s.scores_.get(c, 0.0) <= args.tau_cut]
         sel = DPTreeSelector(max_depth=r, tolerance=0.002, random_state=args.seed).fit(Xd, yd, cands)
-        return sel.tree_, s.n_probes_, sel.faithful_
+        return sel.tree_, s.n_probes_, sel.faithful_, float("nan")
     dist = LRHTreeDistiller(beam=k, max_depth=r, start_beam=args.start_beam or k, alpha=args.alpha,
                             per_parent=args.per_parent, grow=args.grow, random_state=args.seed,
                             rank=args.rank, complete=args.complete).fit(Xp, Phi, Xd, yd)
-    return dist.tree_, dist.n_probes_, dist.faithful_
+    return dist.tree_, dist.n_probes_, dist.faithful_, dist.represented_pvalue_
 
 
 def make_cases(args: argparse.Namespace) -> list[Case]:
@@ -106,11 +111,11 @@ def run_case(case: Case, k: int, args: argparse.Namespace) -> dict[str, Any]:
     Xt = uniform_bits(20000, args.d, rng)
     Phi = case.phi_teacher.features(Xp)
     t0 = time.perf_counter()
-    tree, probes, faithful = fit(Xp, Phi, Xd, case.teacher.labels(Xd), k, case.depth, args)
+    tree, probes, faithful, rep_p = fit(Xp, Phi, Xd, case.teacher.labels(Xd), k, case.depth, args)
     secs = time.perf_counter() - t0
     agree = float(np.mean(predict(tree, Xt) == case.teacher.labels(Xt)))
     return {"exact": trees_equivalent(tree, case.tree), "agree": agree, "probes": probes,
-            "faithful": faithful, "secs": secs, "leaves": size(tree)}
+            "faithful": faithful, "secs": secs, "leaves": size(tree), "rep_p": rep_p}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,8 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                 for k in ks:
                     x = run_case(c, k, args)
                     crow.append([c.label, c.depth, k, "yes" if x["exact"] else "no", f"{x['agree']:.4f}",
-                                 {None: "—", True: "yes", False: "no"}[x["faithful"]], x["leaves"]])
-            print("\n" + md_table(["control", "depth", "k", "exact", "agreement", "faithful", "leaves"], crow))
+                                 {None: "—", True: "yes", False: "no"}[x["faithful"]], x["leaves"],
+                                 f"{x['rep_p']:.3g}"])
+            print("\n" + md_table(["control", "depth", "k", "exact", "agreement", "faithful", "leaves",
+                                    "represented p"], crow))
     print(f"\ncommand: `{command_line()}`")
     return 0
 
