@@ -176,6 +176,8 @@ class SparkRun:
         self.spark, self.spec, self.graph = spark, spec, graph
         self.transitions, self.max_rounds = transitions, max_rounds
         self.names = names_of(spec)
+        self.read_by_views = {x.name for v in spec.views.values() for x in A.walk(v.agg)
+                              if isinstance(x, (A.Index, A.Name)) and x.name in spec.views}
         self.tables = _tables(spark, spec, graph)
 
     def column(self, e: A.Expr, aggs: Mapping[int, str] | None = None) -> Any:
@@ -279,12 +281,18 @@ class SparkRun:
     def static_cols(self) -> list[str]:
         return [c for c in self.tables.nodes.columns if c != "id"]
 
+    def with_views(self, S: Any) -> Any:
+        """``S`` with a ``v_`` column per view, in dependency order."""
+        for name, v in self.spec.views.items():
+            S = self.join_agg(S, v.agg, f"v_{name}")
+            if name in self.read_by_views:  # a later view joins S again: cut the plan, or it doubles per view
+                S = S.localCheckpoint()
+        return S
+
     def round(self, S: Any, t: int) -> tuple[Any, Any]:
         """Round ``t``: views, transitions, the active mask; the new table (with ``_chg``) and its plan."""
         F, spec = self.F, self.spec
-        J = S
-        for name, v in spec.views.items():
-            J = self.join_agg(J, v.agg, f"v_{name}")
+        J = self.with_views(S)
         news, changed = [], F.lit(False)
         for name, st in spec.states.items():
             cols = {a: self.names[a] for a in st.args}
@@ -313,8 +321,7 @@ class SparkRun:
     def finish(self, S: Any, rounds: int, capped: bool = False) -> RunResult:
         spec = self.spec
         S = S.localCheckpoint()  # the outputs' joins would otherwise re-plan the last rounds' lineage
-        for name, v in spec.views.items():
-            S = self.join_agg(S, v.agg, f"v_{name}")
+        S = self.with_views(S)
         for name, o in spec.outputs.items():
             S, aggs = self.with_aggs(S, o.expr, f"_a_out_{name}_")
             S = S.withColumn(f"o_{name}", self.column(o.expr, aggs).cast(_dtype(o.type.kind)))
