@@ -444,12 +444,13 @@ class LRHSearch:
             frontier += [c for c in self.levels_[d] if c not in expanded]
             if not frontier:
                 continue
-            g = one_step_gains(*self._labels, frontier)
+            pos, neg = literal_matrices(frontier, p)
+            g = np.where((pos | neg).astype(bool), -np.inf, one_step_gains(*self._labels, frontier))
+            best = g.argmax(axis=1)
+            useful = g[np.arange(len(frontier)), best] > 0
             nxt = []
-            for i, c in enumerate(frontier):
-                g[i, [q for q in range(p) if c.used >> q & 1]] = -np.inf
-                q = int(np.argmax(g[i]))
-                if g[i, q] > 0:
+            for c, q, ok in zip(frontier, best.tolist(), useful.tolist(), strict=True):  # masks: Python ints
+                if ok:
                     for ch in (c.extend(q, True), c.extend(q, False)):
                         if ch not in have:
                             have.add(ch)
