@@ -32,17 +32,18 @@ def assert_same(spec: SpecIR, g: Graph) -> int:
     trans = reference_transitions(spec)
     dense = run_skeleton(spec, g, trans, frontier=False)
     calls = {"n": 0}
-    real = frontier.Frontier.update_views
+    real = frontier.Frontier.sparse_views
 
-    def counting(self, nodes):  # noqa: ANN001 - wraps the real method
-        calls["n"] += 1
-        return real(self, nodes)
+    def counting(self, changed):  # noqa: ANN001 - wraps the real method
+        out = real(self, changed)
+        calls["n"] += out is not None
+        return out
 
-    frontier.Frontier.update_views = counting
+    frontier.Frontier.sparse_views = counting
     try:
         sparse = run_skeleton(spec, g, trans, frontier=True)
     finally:
-        frontier.Frontier.update_views = real
+        frontier.Frontier.sparse_views = real
     assert torch.equal(dense.rounds, sparse.rounds), spec.name
     for k in dense.outputs:
         assert same_bits(dense.outputs[k], sparse.outputs[k]), (spec.name, k)
