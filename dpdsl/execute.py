@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dpdsl import frontier as frontier_mod
 from dpdsl.domains.engine import DomainEvaluator
 from dpdsl.domains.lower import builtins as domain_builtins
 from dpdsl.domains.lower import lower
@@ -303,10 +304,12 @@ def run_skeleton(
     their state); with ``until fixpoint`` the whole run stops once no state changes anywhere. Rounds
     after the first are frontier rounds (:mod:`dpdsl.frontier`: only the edges and nodes the last
     round's changes reach), bit-identical to dense rounds; ``frontier=False`` forces dense rounds,
-    ``None`` (the default) uses the frontier wherever it applies (node specs without ``record``).
+    ``True`` frontier rounds wherever they apply (node specs without ``record``), ``None`` (the
+    default) also needs ``frontier.MIN_EDGES`` edges, below which dense rounds are cheaper.
     """
     run = _Run(spec, graph, transitions, max_rounds)
-    use = (frontier is not False and not record and not spec.domain.indexed and Frontier.applies(spec))
+    use = (frontier is not False and not record and not spec.domain.indexed and Frontier.applies(spec)
+           and (frontier or run.ctx.graph.edge_index.shape[1] >= frontier_mod.MIN_EDGES))
     fr = Frontier(run.ctx, run.view_fns) if use else None
     traj = [dict(run.ctx.state)] if record else []
     vtraj: list[dict[str, torch.Tensor]] = []
@@ -444,6 +447,8 @@ class _Run:
         if not views_current:  # stopped on the cap, not at a fixpoint: would one more round change anything?
             compute_views(ctx, self.view_fns)
             capped = self.still_changing()
+        elif not spec.rounds.fixpoint:  # a frontier run stopped early: nothing active changed, but graphs
+            capped = self.still_changing()  # already on their cap may still be changing (as dense finds)
         ctx.edge_cache = dict(cache) if views_current and cache else {}
         outputs = evaluate_outputs(ctx, compiler=self.compiler)
         ctx.edge_cache = {}

@@ -45,6 +45,11 @@ CSR_AFTER = 32
 """Sparse rounds served by edge scans before the CSR layout is built (a stable sort of the edges costs
 about as much as 30 scans): short runs never sort, long runs (high diameter) sort once."""
 
+MIN_EDGES = 20_000
+"""Graphs (batches) with fewer edges run dense rounds unless frontier rounds are asked for: below this a
+dense round costs less than a sparse round's fixed ~0.1 ms (measured: ER 1k/10k, 2.6 ms frontier
+against 1.2 ms dense)."""
+
 UNIQUE_UP_TO = 2048
 """Node id lists up to this length are deduplicated by sorting, longer ones by a mask (``unique_nodes``)."""
 

@@ -153,7 +153,7 @@ def palette_graph(seed: int, n: int, m: int, nasty: bool) -> Graph:
     return Graph(n, ei, True, {"a": a}, {"w": w})
 
 
-@pytest.mark.parametrize("rounds", ["rounds 6", "rounds n until fixpoint"])
+@pytest.mark.parametrize("rounds", ["rounds 6", "rounds n - 1", "rounds n until fixpoint"])
 @pytest.mark.parametrize(("fraction", "csr_after"), [(1.0, 0), (1.0, 10**6), (0.3, 2)])
 @settings(max_examples=15, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(0, 30), deg=st.integers(0, 4), nasty=st.booleans(),
@@ -251,3 +251,22 @@ def test_monotone_signs_hold(node_specs: dict[str, SpecIR], seed: int) -> None:
                 after = agg.edge_values(ctx)[0].to(torch.float64)
                 assert bool((sign * (after - before) >= 0).all()), (spec.name, name, f)
         del run
+
+
+def test_early_stop_keeps_the_cap_flag() -> None:
+    """Without a fixpoint a frontier run stops once no bit changes; graphs already on their cap may still
+    be changing (shortest-path counts on paths: test_language's oracle), and ``capped`` must say so as
+    the dense run does."""
+    import numpy as np
+    from test_language import PATH_COUNT, _path
+
+    from dpdsl.api import load_spec_text
+
+    spec = load_spec_text(PATH_COUNT, "c.dp")
+    rng = np.random.default_rng(1)
+    cases = [(int(n), int(rng.integers(0, n))) for n in rng.integers(1, 8, size=30)] + [(5, 0), (1, 0)]
+    cases.append((15, 7))  # the largest cap, but settled by round 9: the run stops before round 14
+    g = batch_graphs([_path(n, s) for n, s in cases])
+    assert assert_same(spec, g) > 0
+    sparse = run_skeleton(spec, g, reference_transitions(spec), frontier=True)
+    assert sparse.capped.tolist() == [n > 1 and s in (0, n - 1) for n, s in cases]
