@@ -172,7 +172,7 @@ class EdgeSide:
 
     def __init__(self, key: torch.Tensor, num_nodes: int) -> None:
         self.key, self.n = key, num_nodes
-        self.scan_key = key.to(torch.int32) if num_nodes < 2**31 else key  # half the bytes per scan
+        self.scan_key: torch.Tensor | None = None  # int32 copy of key (half the bytes per scan), on first use
         self.mark = torch.zeros(num_nodes, dtype=torch.bool)
         self.csr: Csr | None = None
         self.scans = 0
@@ -183,8 +183,10 @@ class EdgeSide:
             return self.csr.edges_of(nodes)
         self.scans += 1
         if self.scans > CSR_AFTER:
-            self.csr = Csr(self.key, self.n)
+            self.csr, self.scan_key = Csr(self.key, self.n), None
             return self.csr.edges_of(nodes)
+        if self.scan_key is None:
+            self.scan_key = self.key.to(torch.int32) if self.n < 2**31 else self.key
         self.mark.index_fill_(0, nodes, True)
         hit = self.mark.index_select(0, self.scan_key)
         self.mark.index_fill_(0, nodes, False)
