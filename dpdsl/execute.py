@@ -107,11 +107,14 @@ class CompiledAgg:
             return view
         return self.reduce_all(c, values, best=view if _extreme_of(view_agg, self.agg_name) else None)
 
-    def edge_values(self, c: Context, eids: torch.Tensor | None = None
+    def edge_values(self, c: Context, eids: torch.Tensor | None = None, ends: tuple | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(body value, neighbour, node) per edge: all edges in edge order, or the edges ``eids``."""
+        """(body value, neighbour, node) per edge: all edges in edge order, or the edges ``eids`` (whose
+        (neighbour, node) ends the caller may already have: ``ends``)."""
         nbr, me = c.relation(self.relation)
-        if eids is not None:
+        if ends is not None:
+            nbr, me = ends
+        elif eids is not None:
             nbr, me = nbr.index_select(0, eids), me.index_select(0, eids)
         return self.body((c, nbr, me, eids), int(nbr.shape[0])), nbr, me
 

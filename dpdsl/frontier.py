@@ -154,17 +154,31 @@ class Csr:
             self.perm = torch.arange(key.numel())
         else:
             self.perm = torch.sort(_narrow(key, num_nodes), stable=True).indices
+        self._other: torch.Tensor | None = None
 
     def edges_of(self, nodes: torch.Tensor) -> torch.Tensor:
         """Edge ids of ``nodes``' groups, concatenated in ``nodes`` order: one vectorised slice."""
+        return self.perm.index_select(0, self._offsets(nodes)[0])
+
+    def _offsets(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions in ``perm`` of ``nodes``' groups, and each group's size."""
         starts = self.ptr.index_select(0, nodes)
         counts = self.ptr.index_select(0, nodes + 1) - starts
         total = int(counts.sum())
         if total == 0:
-            return torch.zeros(0, dtype=torch.long)
+            return torch.zeros(0, dtype=torch.long), counts
         shift = starts - (torch.cumsum(counts, 0) - counts)
-        offs = torch.repeat_interleave(shift, counts, output_size=total).add_(torch.arange(total))
-        return self.perm.index_select(0, offs)
+        return torch.repeat_interleave(shift, counts, output_size=total).add_(torch.arange(total)), counts
+
+    def edges_and_ends(self, nodes: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                  torch.Tensor]:
+        """(edge ids, key end, other end) of ``nodes``' groups: the ends from copies of the edge arrays in
+        CSR order, read in contiguous runs instead of gathered edge by edge."""
+        if self._other is None:
+            self._other = other.index_select(0, self.perm)
+        offs, counts = self._offsets(nodes)
+        key = torch.repeat_interleave(nodes, counts, output_size=int(offs.shape[0]))
+        return self.perm.index_select(0, offs), key, self._other.index_select(0, offs)
 
 
 class EdgeSide:
@@ -327,10 +341,16 @@ class Frontier:
         return the sorted nodes whose transition arguments may have changed; or None, with nothing
         touched, when the round is cheaper dense."""
         out_eids: dict[str, torch.Tensor] = {}
+        self._ends: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for rel, side in self.out_of.items():
             if changed.numel() > DENSE_FRACTION * self.n:  # quick reject by the average degree
                 return None
-            out_eids[rel] = eids = side.edges_of(changed)
+            if side.csr is not None:  # the ends from CSR-ordered copies: no per-edge gathers
+                eids, nbr, me = side.csr.edges_and_ends(changed, self.ctx.relation(rel)[1])
+                self._ends[rel] = (nbr, me)
+            else:
+                eids = side.edges_of(changed)
+            out_eids[rel] = eids
             if eids.numel() > DENSE_FRACTION * self.edges[rel]:
                 return None
         ups = [self._plan(name, agg, changed, out_eids[agg.relation]) for name, agg in self.views.items()]
@@ -353,7 +373,7 @@ class Frontier:
             u = _Update(name, agg, PULL, eids, ctx.relation(agg.relation)[1].index_select(0, eids))
             pull_sets.append(u.me)
         else:
-            values, _, me = agg.edge_values(ctx, eids)
+            values, _, me = agg.edge_values(ctx, eids, self._ends.get(agg.relation))
             new = values.to(torch.float64)
             old = None if static else self.msg[name].index_select(0, eids)
             u = _Update(name, agg, mode, eids, me, new, old)
