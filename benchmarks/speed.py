@@ -205,7 +205,7 @@ def families(args: argparse.Namespace, student: Student) -> list[str]:
                      f"{t['student'] / t['scipy']:.1f}x", "yes" if exact else "NO",
                      str(args.big_repeats if big else args.repeats)])
         goal = 0.5 if label.startswith("grid") else 1.0
-        verdicts.append(f"{label}: student / hand DP {ratio:.2f}x, target <= {goal}x: "
+        verdicts.append(f"{label}: student / hand DP {ratio:.3f}x, target <= {goal}x: "
                         f"{'met' if ratio <= goal else 'MISSED'}")
         print(f"[{label} done]", file=sys.stderr, flush=True)
     load1 = os.getloadavg()
