@@ -22,7 +22,15 @@ the solver once and reads ``VmHWM``; the difference is the extra peak resident m
 (torch's CPU allocator returns large blocks to the OS, so RSS tracks live tensors; ``tracemalloc``
 does not see torch allocations at all). Without ``clear_refs`` it falls back to ``ru_maxrss`` deltas.
 
+Families (issue 12, ``--families``): the student (frontier rounds, the default) and the same student
+with dense rounds (``frontier=False``) against the hand loop and scipy on Erdős–Rényi digraphs
+(``--er``, nodes:edges) and on 4-neighbour grids (``--grids``, side lengths; both directions, edges in
+random order, source in a corner: high diameter, small frontier). Time: median wall time of
+``--repeats`` interleaved runs after a warm-up (graphs above 1.5M edges: ``--big-repeats`` runs, no
+warm-up); the load average is printed before and after, as the machine may be shared.
+
     python benchmarks/speed.py [--edges 1000,10000,100000,1000000] [--degree 10] [--threads 2]
+    python benchmarks/speed.py --families --threads 1 [--er 10000:100000,100000:1000000] [--grids 300,1000]
 """
 
 from __future__ import annotations
@@ -30,13 +38,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +84,24 @@ def random_digraph(n: int, m: int, seed: int) -> Graph:
     g.node["source"] = torch.zeros(n, dtype=torch.bool)
     g.node["source"][0] = True
     g.edge["w"] = torch.from_numpy(rng.uniform(0.0, 1.0, m))
+    return g
+
+
+def grid_digraph(side: int, seed: int) -> Graph:
+    """A ``side`` x ``side`` 4-neighbour grid, every edge in both directions, in random order; weights
+    U[0, 1); source node 0 (a corner): diameter 2 (side - 1), so Bellman-Ford runs thousands of rounds
+    with a frontier of a few hundred nodes (a road-like, high-diameter family)."""
+    idx = np.arange(side * side).reshape(side, side)
+    a = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    b = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    src, dst = np.concatenate([a, b]), np.concatenate([b, a])
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(src.size)
+    n = side * side
+    g = Graph(n, torch.from_numpy(np.stack([src[perm], dst[perm]])).contiguous(), True)
+    g.node["source"] = torch.zeros(n, dtype=torch.bool)
+    g.node["source"][0] = True
+    g.edge["w"] = torch.from_numpy(rng.uniform(0.0, 1.0, src.size))
     return g
 
 
@@ -117,6 +144,80 @@ def make_solvers(g: Graph, student: Student, teacher: Any) -> dict[str, Callable
         "teacher": lambda: teacher.run(g).outputs if teacher is not None else None,
         "scipy": lambda: dijkstra(csr, directed=True, indices=0, return_predecessors=True),
     }
+
+
+# --- families: frontier rounds vs the hand loop (issue 12) ---------------------------------------------
+
+FAMILY_SOLVERS = ("student", "dense", "hand", "scipy")
+FAMILY_LABELS = {"student": "student (frontier)", "dense": "student (dense rounds)", "hand": "hand DP (torch)",
+                 "scipy": "scipy Dijkstra"}
+BIG_EDGES = 1_500_000
+
+
+def median_times(fns: dict[str, Callable[[], Any]], repeats: int, warm: bool) -> dict[str, tuple[float, Any]]:
+    """Round-robin timed calls (after one untimed warm-up call each if ``warm``): median wall time."""
+    last = {k: fn() for k, fn in fns.items()} if warm else {}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            last[k] = fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: (float(np.median(v)), last[k]) for k, v in times.items()}
+
+
+def family_graphs(args: argparse.Namespace) -> Iterator[tuple[str, Graph]]:
+    """The graphs of ``--er`` and ``--grids``, built one at a time."""
+    for pair in filter(None, args.er.split(",")):
+        n, m = (int(x) for x in pair.split(":"))
+        yield f"ER {n:,} / {m:,}", random_digraph(n, m, args.seed)
+    for side in filter(None, args.grids.split(",")):
+        yield f"grid {side}x{side}", grid_digraph(int(side), args.seed)
+
+
+def family_solvers(g: Graph, student: Student) -> dict[str, Callable[[], Any]]:
+    csr = csr_of(g)
+    return {"student": lambda: student.run(g).outputs,
+            "dense": lambda: student.run(g, frontier=False).outputs,
+            "hand": lambda: hand_dp(g),
+            "scipy": lambda: dijkstra(csr, directed=True, indices=0, return_predecessors=True)}
+
+
+def families(args: argparse.Namespace, student: Student) -> list[str]:
+    """The issue-12 table: student / hand loop and student / scipy per family, with the targets."""
+    lines, rows, verdicts = [], [], []
+    load0 = os.getloadavg()
+    for label, g in family_graphs(args):
+        m = int(g.edge_index.shape[1])
+        fns = family_solvers(g, student)
+        if m > args.dense_max_edges:
+            fns.pop("dense")
+        big = m > BIG_EDGES
+        with torch.no_grad():
+            res = median_times(fns, args.big_repeats if big else args.repeats, warm=not big)
+        t = {k: v[0] for k, v in res.items()}
+        hd, hp = res["hand"][1]
+        exact = all(torch.equal(res[k][1]["dist"], hd) and torch.equal(res[k][1]["parent"], hp)
+                    for k in ("student", "dense") if k in res)
+        ratio = t["student"] / t["hand"]
+        rows.append([label, f"{m:,}", *[fmt_ms(t.get(k)) for k in FAMILY_SOLVERS], f"{ratio:.2f}x",
+                     f"{t['dense'] / t['hand']:.2f}x" if "dense" in t else "not run",
+                     f"{t['student'] / t['scipy']:.1f}x", "yes" if exact else "NO",
+                     str(args.big_repeats if big else args.repeats)])
+        goal = 0.5 if label.startswith("grid") else 1.0
+        verdicts.append(f"{label}: student / hand DP {ratio:.3f}x, target <= {goal}x: "
+                        f"{'met' if ratio <= goal else 'MISSED'}")
+        print(f"[{label} done]", file=sys.stderr, flush=True)
+    load1 = os.getloadavg()
+    lines.append(f"Bellman-Ford (dist + CLRS parent), student vs the hand-written dense loop and scipy; torch "
+                 f"threads {torch.get_num_threads()}; median wall time; load average (1 min) "
+                 f"{load0[0]:.2f} before, {load1[0]:.2f} after\n")
+    lines.append(md_table(["family", "edges", *[FAMILY_LABELS[k] + " [ms]" for k in FAMILY_SOLVERS],
+                           "student / hand", "dense rounds / hand", "student / scipy",
+                           "outputs == hand DP", "runs"], rows))
+    lines.append("")
+    lines.extend(f"- {v}" for v in verdicts)
+    return lines
 
 
 # --- peak memory in a fresh process -------------------------------------------------------------------
@@ -203,6 +304,27 @@ def fmt_mb(x: int | None) -> str:
     return "—" if x is None else f"{x / 2**20:.1f}"
 
 
+def run_families(args: argparse.Namespace) -> int:
+    """``--families``: the student is distilled in a child process (``--distill-to``), so the timing
+    process holds no teacher and no training heap — in one that has just trained trees and loaded a
+    teacher, frontier rounds (many small ops) measured up to 1.5x slower, the hand loop not."""
+    how = ""
+    tmp = tempfile.TemporaryDirectory(prefix="dpdsl-speed-student-")
+    if not args.student:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--distill-to", tmp.name, "--seed",
+               str(args.seed), "--samples", str(args.samples), "--threads", str(args.threads), "--teacher",
+               args.teacher, "--student-teacher", args.student_teacher, *(["--quick"] if args.quick else [])]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        how, args.student = out.stdout.strip().splitlines()[-1], tmp.name
+    student = load_student(args.student)
+    rules = "; ".join(student.rules().values()).replace("\n", " ")
+    print(f"student {how or 'loaded from ' + args.student}: `{rules}`\n")
+    print("\n".join(families(args, student)))
+    print(f"\ncommand: `{command_line()}`")
+    tmp.cleanup()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--edges", default="1000,10000,100000,1000000")
@@ -220,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--teacher", choices=["shipped", "planted"], default="shipped")
     ap.add_argument("--quick", action="store_true", help="tiny settings for the smoke test")
+    ap.add_argument("--families", action="store_true",
+                    help="only the issue-12 table (ER and grid families, frontier vs dense rounds vs hand vs scipy)")
+    ap.add_argument("--er", default="10000:100000,100000:1000000", help="ER sizes nodes:edges for --families")
+    ap.add_argument("--grids", default="300,1000", help="grid side lengths for --families")
+    ap.add_argument("--big-repeats", type=int, default=3, help="runs per solver above 1.5M edges (--families)")
+    ap.add_argument("--dense-max-edges", type=int, default=2_000_000,
+                    help="largest graph the dense-rounds student runs on in --families")
+    ap.add_argument("--distill-to", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--mem-solver", choices=SOLVERS, help=argparse.SUPPRESS)
     ap.add_argument("--mem-nodes", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--mem-edges", type=int, help=argparse.SUPPRESS)
@@ -228,8 +358,11 @@ def main(argv: list[str] | None = None) -> int:
         return measure_memory(args)
     if args.quick:
         args.edges, args.repeats, args.teacher_repeats, args.samples = "1000", 2, 1, 32
+        args.er, args.grids = "1000:10000", "20"
     setup(args.threads, args.seed)
 
+    if args.families and not args.distill_to:
+        return run_families(args)
     spec = load("bellman_ford")
     lt = load_teacher_for(spec, args.teacher)
     tmp = tempfile.TemporaryDirectory(prefix="dpdsl-speed-")
@@ -242,7 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         student, student_dir = res.student, tmp.name
         (Path(tmp.name) / "student.json").write_text(dumps_student(student.to_json()))
         how = f"distilled from the {st_lt.label} teacher in {secs:.1f} s"
+        if args.distill_to:
+            (Path(args.distill_to) / "student.json").write_text(dumps_student(student.to_json()))
+            print(how)
+            return 0
     rules = "; ".join(student.rules().values()).replace("\n", " ")
+    fam = families(args, student) if args.quick else []
 
     rows, mem_rows, checks = [], [], []
     method = ""
@@ -295,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     for c in checks:
         print(f"- {c}")
     print(f"- teacher run only up to {args.teacher_max_edges:,} edges (--teacher-max-edges)")
+    if args.quick:
+        print("\n" + "\n".join(fam))
     if "hand" in targets:
         print(f"- target student within 1.5x of the hand DP at 10k nodes: {targets['hand']:.2f}x "
               f"({'met' if targets['hand'] <= 1.5 else 'MISSED'}); at the largest size "

@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from dpdsl import frontier as frontier_mod
 from dpdsl.domains.engine import DomainEvaluator
 from dpdsl.domains.lower import builtins as domain_builtins
 from dpdsl.domains.lower import lower
 from dpdsl.errors import UserError
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
-from dpdsl.frontier import Frontier
+from dpdsl.frontier import Frontier, bits_differ, flatnonzero
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.limits import check_round_counts
@@ -34,6 +35,10 @@ from dpdsl.runtime import differs as _differs
 from dpdsl.runtime import tree_depths
 from dpdsl.tolerances import round_caps
 from dpdsl.types import BOOL
+
+Moved = torch.Tensor | bool | None
+"""What changed in a round, as ``_Run.done`` reads it: a bool (one graph), a node mask or node ids
+(per-graph round counts), or None (nothing tracked)."""
 
 Transition = Callable[..., torch.Tensor]
 """``fn(**local_args) -> new value``: keyword arguments named as in the field's ``unknown(...)``."""
@@ -51,6 +56,9 @@ class Context:
     _rel_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     domain: Any = None  # index domains (§12): the dpdsl.domains.lower.Layout; ``graph`` then has one node per tuple
     graph_in: Graph | None = None  # pairs: the (directed view of the) graph the tuples' inputs come from
+    edge_cache: dict[tuple[str, A.Expr], tuple[torch.Tensor, str, torch.Tensor]] = field(default_factory=dict)
+    """(relation, body) -> (body value per edge, aggregator, view) on the final state: a frontier run's
+    min/max views, so outputs over the same edges and body (a parent pointer) reuse them."""
 
     def relation(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(neighbour, node) index per edge for a relation, computed once per run."""
@@ -79,23 +87,56 @@ class NodeEvaluator(TorchEvaluator):
 
 
 class CompiledAgg:
-    """One aggregate, compiled once: over every node (``agg(ctx, rows)``), or over a sorted subset of
-    nodes from the edges into them (``agg.on(ctx, nodes, eids)``, what frontier rounds run)."""
+    """One aggregate, compiled once: over every node (``agg(ctx, rows)``), or in two steps that frontier
+    rounds (``dpdsl.frontier``) call on subsets: ``edge_values`` (the body on some or all edges) and
+    ``reduce_all`` / ``reduce_on`` (onto every node / onto a sorted subset of nodes)."""
 
     def __init__(self, params: Mapping[str, float], e: A.Agg) -> None:
+        self.expr = e
         self.body = EdgeEvaluator(params).compile(e.body)
         self.agg_name, self.relation = e.agg, e.relation
 
     def __call__(self, c: Context, rows: int) -> torch.Tensor:
         if RELATIONS[self.relation].over_all:
             return self.over_all(c)
+        hit = c.edge_cache.get((self.relation, self.expr.body)) if c.edge_cache else None
+        if hit is None:
+            return self.reduce_all(c, self.edge_values(c)[0])
+        values, view_agg, view = hit
+        if view_agg == self.agg_name:
+            return view
+        return self.reduce_all(c, values, best=view if _extreme_of(view_agg, self.agg_name) else None)
+
+    def edge_values(self, c: Context, eids: torch.Tensor | None = None, ends: tuple | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(body value, neighbour, node) per edge: all edges in edge order, or the edges ``eids`` (whose
+        (neighbour, node) ends the caller may already have: ``ends``)."""
         nbr, me = c.relation(self.relation)
-        values = self.body((c, nbr, me, None), nbr.shape[0])
+        if ends is not None:
+            nbr, me = ends
+        elif eids is not None:
+            nbr, me = nbr.index_select(0, eids), me.index_select(0, eids)
+        return self.body((c, nbr, me, eids), int(nbr.shape[0])), nbr, me
+
+    def reduce_all(self, c: Context, values: torch.Tensor, best: torch.Tensor | None = None) -> torch.Tensor:
+        """The view at every node from the body values on every edge (edge order); ``best``: argmin's
+        minimum per node, when known."""
+        nbr, me = c.relation(self.relation)
         agg = AGGREGATORS[self.agg_name]  # looked up per call: plugins may re-register an aggregator
-        out = agg.aggregate(values, me, nbr, c.graph.num_nodes)
+        out = agg.aggregate(values, me, nbr, c.graph.num_nodes, best=best)
         if agg.selects and c.graph.batch is not None:
             # argmin/argmax return batch-global neighbour ids; node ids are local to each graph (as `id`)
             out = out - (torch.arange(c.graph.num_nodes, dtype=out.dtype) - c.builtins["id"])
+        return out
+
+    def reduce_on(self, c: Context, nodes: torch.Tensor, values: torch.Tensor, nbr: torch.Tensor,
+                  me: torch.Tensor) -> torch.Tensor:
+        """The view at ``nodes`` (sorted, unique) from the values on all their in-edges, in edge order
+        within each node: the same reduction over the same values in the same order as ``reduce_all``."""
+        agg = AGGREGATORS[self.agg_name]
+        out = agg.aggregate(values, torch.searchsorted(nodes, me), nbr, int(nodes.shape[0]), own=nodes)
+        if agg.selects and c.graph.batch is not None:
+            out = out - (nodes.to(out.dtype) - c.builtins["id"].index_select(0, nodes))
         return out
 
     def over_all(self, c: Context) -> torch.Tensor:
@@ -110,17 +151,14 @@ class CompiledAgg:
             out = out - (nodes.to(out.dtype) - c.builtins["id"])
         return out
 
-    def on(self, c: Context, nodes: torch.Tensor, eids: torch.Tensor) -> torch.Tensor:
-        """Values at ``nodes`` (sorted, unique) from their edges ``eids`` (grouped by node, each group in
-        edge order): the same reduction over the same values in the same order as ``__call__``."""
-        nbr, me = c.relation(self.relation)
-        nbr, me = nbr.index_select(0, eids), me.index_select(0, eids)
-        values = self.body((c, nbr, me, eids), int(eids.shape[0]))
-        agg = AGGREGATORS[self.agg_name]
-        out = agg.aggregate(values, torch.searchsorted(nodes, me), nbr, int(nodes.shape[0]), own=nodes)
-        if agg.selects and c.graph.batch is not None:
-            out = out - (nodes.to(out.dtype) - c.builtins["id"].index_select(0, nodes))
-        return out
+
+def _extreme_of(view_agg: str, select: str) -> bool:
+    """Whether a ``view_agg`` view is exactly the extreme an argmin/argmax ``select`` computes first:
+    the same reduction onto the same identity (``registry._arg_extreme`` fills with -inf/+inf)."""
+    v, s = AGGREGATORS[view_agg], AGGREGATORS[select]
+    want = math.inf if s.reduce == "amin" else -math.inf
+    return (s.selects and v.custom is None and not v.selects and v.reduce == s.reduce
+            and not v.returns_bool and v.identity == want)
 
 
 class EdgeEvaluator(TorchEvaluator):
@@ -261,35 +299,37 @@ def run_skeleton(
     *,
     record: bool = False,
     max_rounds: int | None = None,
-    frontier: bool = False,
+    frontier: bool | None = None,
 ) -> RunResult:
     """Run init, then rounds of views + transitions, then outputs; exact DP semantics.
 
     Each graph of a batch runs for its own declared number of rounds (nodes of finished graphs keep
-    their state); with ``until fixpoint`` the whole run stops once no state changes anywhere. With
-    ``frontier`` a round recomputes only the nodes whose arguments can have changed (see
-    :mod:`dpdsl.frontier`), bit-identical to the dense rounds. It is off by default until it pays:
-    measured 0.83x the hand loop on a 300x300 grid but 2.0x on ER 10k/100k (dense: 0.96x / 1.30x).
+    their state); with ``until fixpoint`` the whole run stops once no state changes anywhere. Rounds
+    after the first are frontier rounds (:mod:`dpdsl.frontier`: only the edges and nodes the last
+    round's changes reach), bit-identical to dense rounds; ``frontier=False`` forces dense rounds,
+    ``True`` frontier rounds wherever they apply (node specs without ``record``), ``None`` (the
+    default) also needs ``frontier.MIN_EDGES`` edges, below which dense rounds are cheaper.
     """
     run = _Run(spec, graph, transitions, max_rounds)
-    sparse = frontier and not record and not spec.domain.indexed and Frontier.applies(spec)
-    fr = Frontier(run.ctx, run.view_fns) if sparse else None
+    use = (frontier is not False and not record and not spec.domain.indexed and Frontier.applies(spec)
+           and (frontier or run.ctx.graph.edge_index.shape[1] >= frontier_mod.MIN_EDGES))
+    fr = Frontier(run.ctx, run.view_fns) if use else None
     traj = [dict(run.ctx.state)] if record else []
     vtraj: list[dict[str, torch.Tensor]] = []
-    changed: torch.Tensor | None = None  # nodes that changed in the previous round (None: all may have)
+    front: torch.Tensor | None = None  # nodes whose state bits changed last round (None: any may have)
     views_current = False  # whether ctx.views were computed from the final state
     for t in range(1, run.total + 1):
-        if fr is not None and changed is not None and (nodes := fr.affected(changed)) is not None:
-            changed = run.sparse_round(t, nodes, fr)
-        else:
-            changed = run.dense_round(t, track=fr is not None)
+        nodes = fr.sparse_views(front) if fr is not None and front is not None else None
+        front, moved = run.sparse_round(t, nodes, fr) if nodes is not None else run.dense_round(t, fr)
         if record:
             vtraj.append(dict(run.ctx.views))
             traj.append(dict(run.ctx.state))
-        if run.done(t, changed):
+        if run.done(t, moved):
             views_current = True  # the state did not change, so this round's views are final
             break
-    return run.finish(views_current, traj, vtraj)
+    # no bit changed in the last round: the push views' edge values are those of the final state
+    cache = fr.edge_cache() if fr is not None and front is not None and not front.numel() else None
+    return run.finish(views_current, traj, vtraj, cache)
 
 
 class _Run:
@@ -314,45 +354,68 @@ class _Run:
         self.rounds = torch.zeros(ctx.graph.num_graphs, dtype=torch.long)
         self.single = ctx.graph.num_graphs == 1  # one graph: "did anything change" suffices
 
-    def dense_round(self, t: int, track: bool) -> torch.Tensor | bool | None:
-        """Every view and every node's transition. Returns the changed nodes (a mask) when ``track`` or
-        a batch needs per-graph round counts, a bool for a single graph, None when nothing tracks."""
+    def dense_round(self, t: int, fr: Frontier | None) -> tuple[torch.Tensor | None, Moved]:
+        """Every view and every node's transition. Returns (front, moved): the ids whose state bits
+        changed (with a frontier, else None) and what ``done`` reads (``_Run.moved``)."""
         ctx, n, spec = self.ctx, self.n, self.spec
-        compute_views(ctx, self.view_fns)
+        if fr is None:
+            compute_views(ctx, self.view_fns)
+        else:
+            fr.dense_views()
         active = self.caps >= t if t > self.all_active_until else None
         fixpoint = spec.rounds.fixpoint
-        mask = torch.zeros(n, dtype=torch.bool) if track or (fixpoint and not self.single) else None
+        mask = torch.zeros(n, dtype=torch.bool) if fixpoint and not self.single else None
+        bits = torch.zeros(n, dtype=torch.bool) if fr is not None else None
         any_changed, new = False, {}
         for name, st in spec.states.items():
+            old = ctx.state[name]
             val = _cast(self.transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
             if active is not None:
-                val = torch.where(active, val, ctx.state[name])
+                val = torch.where(active, val, old)
+            if bits is not None:
+                bits |= bits_differ(val, old)
+                fr.record_moves(name, val, old)
             if mask is not None:
-                mask |= _differs(val, ctx.state[name])
+                mask |= _differs(val, old)
             elif fixpoint and not any_changed:
-                any_changed = _any_differs(val, ctx.state[name])
+                any_changed = _any_differs(val, old)
             new[name] = val
         ctx.state = new
-        return mask if mask is not None else (any_changed if fixpoint else None)
+        front = None if bits is None else flatnonzero(bits)
+        return front, self.moved(front, mask if mask is not None else any_changed)
 
-    def sparse_round(self, t: int, nodes: torch.Tensor, fr: Frontier) -> torch.Tensor:
-        """Views and transitions at ``nodes`` only (sorted ids); returns the ids that changed."""
+    def sparse_round(self, t: int, nodes: torch.Tensor, fr: Frontier) -> tuple[torch.Tensor, Moved]:
+        """Transitions at ``nodes`` only (sorted ids; the frontier has updated the views), written in
+        place. Returns (front, moved) as ``dense_round``."""
         ctx, spec = self.ctx, self.spec
         if t > self.all_active_until:
             nodes = nodes[self.caps.index_select(0, nodes) >= t]
-        fr.update_views(nodes)
         k = int(nodes.shape[0])
-        moved = torch.zeros(k, dtype=torch.bool)
-        new = {}
+        fixpoint, single = spec.rounds.fixpoint, self.single
+        bits = torch.zeros(k, dtype=torch.bool)
+        num = torch.zeros(k, dtype=torch.bool) if fixpoint and not single else None
+        anything, new = False, {}
         for name, st in spec.states.items():
             args = {a: v.index_select(0, nodes) for a, v in local_args(spec, ctx, name).items()}
-            val = _cast(self.transitions[name](**args), st.type.kind, k)
-            moved |= _differs(val, ctx.state[name].index_select(0, nodes))
+            old = args[name] if name in args else ctx.state[name].index_select(0, nodes)
+            val = _cast(self.transitions[name](**args), st.type.kind, k) if k else old
+            d = bits_differ(val, old)
+            bits |= d
+            fr.record_moves(name, val, old)
+            if num is not None:
+                num |= _differs(val, old)
+            elif fixpoint and not anything and bool(d.any()):  # numeric changes are among the bit changes
+                anything = _any_differs(val[d], old[d])
             new[name] = val
-        hit = nodes[moved]
-        for name, val in new.items():  # in place: the frontier owns these tensors (Frontier.affected)
-            ctx.state[name].index_put_((hit,), val[moved])
-        return hit
+        for name, val in new.items():  # in place: the frontier owns these tensors (Frontier.own_state)
+            ctx.state[name].index_copy_(0, nodes, val)
+        front = nodes[bits]
+        return front, self.moved(front, anything if num is None else nodes[num])
+
+    def moved(self, front: torch.Tensor | None, numeric: Moved) -> Moved:
+        """What ``done`` reads: with a fixpoint the numeric changes (a bool for one graph, else a mask or
+        the ids); without one the bit changes (no bit changed: every later round is the same), or None."""
+        return numeric if self.spec.rounds.fixpoint else front
 
     def done(self, t: int, changed: torch.Tensor | bool | None) -> bool:
         """Record round ``t`` in the per-graph counts; whether the run has reached its fixpoint."""
@@ -373,7 +436,10 @@ class _Run:
         self.rounds = torch.where(hit, torch.full_like(self.rounds, t), self.rounds)
         return False
 
-    def finish(self, views_current: bool, traj: list, vtraj: list) -> RunResult:
+    def finish(self, views_current: bool, traj: list, vtraj: list,
+               cache: Mapping[tuple[str, A.Expr], tuple[torch.Tensor, str, torch.Tensor]] | None = None
+               ) -> RunResult:
+        """Round counts, the cap check and the outputs (reusing ``cache``: ``Context.edge_cache``)."""
         ctx, spec = self.ctx, self.spec
         rounds = self.rounds
         if not spec.rounds.fixpoint:
@@ -384,7 +450,11 @@ class _Run:
         if not views_current:  # stopped on the cap, not at a fixpoint: would one more round change anything?
             compute_views(ctx, self.view_fns)
             capped = self.still_changing()
+        elif not spec.rounds.fixpoint:  # a frontier run stopped early: nothing active changed, but graphs
+            capped = self.still_changing()  # already on their cap may still be changing (as dense finds)
+        ctx.edge_cache = dict(cache) if views_current and cache else {}
         outputs = evaluate_outputs(ctx, compiler=self.compiler)
+        ctx.edge_cache = {}
         return RunResult(outputs, rounds, traj, dict(ctx.state), self.graph, vtraj, capped, ctx.domain)
 
     def still_changing(self) -> torch.Tensor:

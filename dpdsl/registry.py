@@ -54,19 +54,20 @@ class Aggregator:
 
     def aggregate(
         self, values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int,
-        own: torch.Tensor | None = None,
+        own: torch.Tensor | None = None, best: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Reduce per-edge ``values`` onto ``me`` (the aggregating node of each edge), vectorised.
 
         Empty neighbourhoods get the identity, never 0 by accident. For argmin/argmax the result is
         the neighbour id (``nbr``) of the extreme value, ties broken towards the smallest id, and the
         node's own id (``own[i]``, default ``i``) where there is none — frontier rounds aggregate onto a
-        compact numbering of a node subset and pass the subset's ids.
+        compact numbering of a node subset and pass the subset's ids. ``best`` (argmin/argmax) is the
+        extreme value per node when the caller already has it (a min/max view over the same values).
         """
         if self.custom is not None:
             return self.custom(values, me, nbr, num_nodes)
         if self.selects:
-            return _arg_extreme(values, me, nbr, num_nodes, self.reduce, own)
+            return _arg_extreme(values, me, nbr, num_nodes, self.reduce, own, best)
         values = values.to(torch.float64)
         if self.reduce == "mean":
             tot = torch.zeros(num_nodes, dtype=torch.float64).index_add_(0, me, values)
@@ -86,12 +87,13 @@ class Aggregator:
 
 def _arg_extreme(
     values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int, reduce: str,
-    own: torch.Tensor | None = None,
+    own: torch.Tensor | None = None, best: torch.Tensor | None = None,
 ) -> torch.Tensor:
     values = values.to(torch.float64)
-    fill = math.inf if reduce == "amin" else -math.inf
-    best = torch.full((num_nodes,), fill, dtype=torch.float64)
-    best = best.scatter_reduce(0, me, values, reduce=reduce, include_self=True)
+    if best is None:
+        fill = math.inf if reduce == "amin" else -math.inf
+        best = torch.full((num_nodes,), fill, dtype=torch.float64)
+        best = best.scatter_reduce(0, me, values, reduce=reduce, include_self=True)
     hit = values == best.index_select(0, me)
     none = torch.as_tensor(math.inf, dtype=torch.float64)  # above every node id
     cand = torch.where(hit, nbr.to(torch.float64), none)

@@ -131,8 +131,11 @@ class Student:
     def transitions(self) -> dict[str, Transition]:
         return dict(self._transitions)
 
-    def run(self, graph: Graph, *, record: bool = False, max_rounds: int | None = None) -> RunResult:
-        return run_skeleton(self.spec, graph, self._transitions, record=record, max_rounds=max_rounds)
+    def run(self, graph: Graph, *, record: bool = False, max_rounds: int | None = None,
+            frontier: bool | None = None) -> RunResult:
+        """The skeleton with the trees (frontier rounds unless ``frontier=False``: ``run_skeleton``)."""
+        return run_skeleton(self.spec, graph, self._transitions, record=record, max_rounds=max_rounds,
+                            frontier=frontier)
 
     def rules(self) -> dict[str, str]:
         return {name: ft.rules for name, ft in self.fields.items()}
