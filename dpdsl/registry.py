@@ -83,6 +83,36 @@ class Aggregator:
     def returns_bool(self) -> bool:
         return self.accepts == (BOOL,) and self.result(T_BOOL).kind == BOOL
 
+    @property
+    def dense(self) -> bool:
+        """Whether :meth:`aggregate_dense` can reduce it (every built-in; not a ``custom`` plugin)."""
+        return self.custom is None and (self.selects or self.reduce in ("amin", "amax", "sum", "prod", "mean"))
+
+    def aggregate_dense(
+        self, values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
+        own: torch.Tensor,
+    ) -> torch.Tensor:
+        """``aggregate`` over a dense block: the messages of a target lie along ``dim`` (those where
+        ``valid`` is false do not exist), in the order ``aggregate`` would see them; bit for bit the
+        scatter's result (docs/architecture.md §12 says how: sums fold in that order, min/max keep the
+        scatter's first zero and last NaN). ``nbr`` is the bound variable along ``dim``, ``own`` the
+        result-shaped ids for argmin/argmax."""
+        shape = torch.broadcast_shapes(values.shape, () if valid is None else valid.shape)
+        values = values.expand(shape)
+        if self.selects:
+            return _dense_arg_extreme(values.to(torch.float64), valid, dim, nbr, own, self.reduce)
+        if values.dtype == torch.bool and self.returns_bool and self.reduce in ("amin", "amax"):
+            ident = bool(self.identity)
+            x = values if valid is None else torch.where(valid, values, ident)
+            hit = x.all(dim) if self.reduce == "amin" else x.any(dim)
+            return hit & ident if self.reduce == "amin" else hit | ident
+        values = values.to(torch.float64)
+        if self.reduce in ("amin", "amax"):
+            out = _dense_extreme(values, valid, dim, self.reduce, float(self.identity))
+        else:
+            out = _dense_fold(values, valid, dim, self.reduce, float(self.identity))
+        return out > 0.5 if self.returns_bool else out
+
 
 def _arg_extreme(
     values: torch.Tensor, me: torch.Tensor, nbr: torch.Tensor, num_nodes: int, reduce: str,
@@ -99,6 +129,67 @@ def _arg_extreme(
     arg = arg.scatter_reduce(0, me, cand, reduce="amin", include_self=True)
     own = torch.arange(num_nodes, dtype=torch.float64) if own is None else own.to(torch.float64)
     return torch.where(arg < none, arg, own)
+
+
+def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
+                       own: torch.Tensor, reduce: str) -> torch.Tensor:
+    """``_arg_extreme`` on a block: the smallest ``nbr`` among the messages equal to the extreme."""
+    if values.shape[dim] == 0:
+        return own.to(torch.float64).expand(values.shape[:dim] + values.shape[dim + 1:])
+    fill = math.inf if reduce == "amin" else -math.inf
+    x = values if valid is None else torch.where(valid, values, fill)
+    best = x.amin(dim, keepdim=True) if reduce == "amin" else x.amax(dim, keepdim=True)
+    hit = values == best if valid is None else valid & (values == best)
+    cand = torch.where(hit, nbr.to(torch.float64), math.inf).amin(dim)
+    return torch.where(cand < math.inf, cand, own.to(torch.float64))
+
+
+def _dense_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, reduce: str,
+                   identity: float) -> torch.Tensor:
+    """min/max as the scatter folds them from the identity: a message replaces the running value only
+    when strictly better, a NaN always does. So the result is the last NaN if there is one, else the
+    identity if no message beats it, else the first message equal to the extreme — which differs in
+    bits from any other equal message only when the extreme is a zero (its sign), so only those cells
+    and the NaN cells are looked at message by message (vectorised over those cells)."""
+    lo = reduce == "amin"
+    fill = math.inf if lo else -math.inf
+    x = values if valid is None else torch.where(valid, values, fill)
+    if x.shape[dim] == 0:
+        return torch.full(x.shape[:dim] + x.shape[dim + 1:], identity, dtype=torch.float64)
+    best = x.amin(dim) if lo else x.amax(dim)
+    beats = (best < identity) if lo else (best > identity)
+    out = torch.where(beats | best.isnan(), best, identity)
+    exact = (beats & (best == 0)) | best.isnan()
+    if bool(exact.any()):
+        cells = exact.nonzero(as_tuple=True)
+        msgs = x.movedim(dim, -1)[cells]  # [cells, messages]
+        pos = torch.arange(msgs.shape[-1])
+        last_nan = torch.where(msgs.isnan(), pos, -1).amax(-1)
+        first_zero = torch.where(msgs == 0, pos, msgs.shape[-1]).amin(-1)
+        at = torch.where(last_nan >= 0, last_nan, first_zero)
+        out = out.index_put(cells, msgs.gather(-1, at[:, None])[:, 0])
+    return out
+
+
+def _dense_fold(values: torch.Tensor, valid: torch.Tensor | None, dim: int, reduce: str,
+                identity: float) -> torch.Tensor:
+    """sum/prod/mean as the scatter (``index_add_`` for mean) folds them: in message order from the
+    identity. ``cumsum``/``cumprod`` fold sequentially from 0/1 on CPU, so their last entry is the
+    scatter's sum bit for bit; absent messages add +0.0 (a running sum from +0.0 is never -0.0, so that
+    is exact) or multiply by 1.0."""
+    unit = 1.0 if reduce == "prod" else 0.0
+    x = values if valid is None else torch.where(valid, values, unit)
+    if reduce != "mean" and identity != unit:  # a plugin's identity: it is the fold's first term
+        x = torch.cat([torch.full_like(x.narrow(dim, 0, 1), identity), x], dim)
+    if x.shape[dim] == 0:
+        tot = torch.full(x.shape[:dim] + x.shape[dim + 1:], unit, dtype=torch.float64)
+    else:
+        tot = (x.cumprod(dim) if reduce == "prod" else x.cumsum(dim)).select(dim, -1)
+    if reduce != "mean":
+        return tot
+    n = values.shape[dim] if valid is None else valid.expand(values.shape).sum(dim)
+    cnt = torch.as_tensor(n, dtype=torch.float64).expand(tot.shape)
+    return torch.where(cnt > 0, tot / cnt.clamp(min=1), torch.as_tensor(identity, dtype=torch.float64))
 
 
 def _same(t: Type) -> Type:

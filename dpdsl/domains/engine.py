@@ -4,7 +4,11 @@
 whose ``domain`` is the :class:`~dpdsl.domains.lower.Layout`; its aggregates become
 :class:`DomainAgg`, which enumerates the relation's messages chunk by chunk, turns every read in the
 body into a gather at the source tuple those messages name, evaluates the body once per chunk and
-reduces onto the targets with the registry's aggregator (``default`` where a tuple got no message). The
+reduces onto the targets with the registry's aggregator (``default`` where a tuple got no message).
+Relations whose messages are every value of the bound variable (a split on pairs or intervals, a
+sequence's ``all``; ``lower.is_dense``) skip the gather lists: the body is evaluated on dense blocks
+``[instances, rows, k, j]`` of broadcast reads (``lower.dense_blocks``, same chunk cap) and reduced
+over k by ``Aggregator.aggregate_dense``, bit for bit the gather path's result. The
 executor (``dpdsl.execute.run_skeleton``) is otherwise unchanged: rounds, transitions, fixpoints and
 round caps are the node engine's, with tuples in place of nodes.
 """
@@ -18,12 +22,26 @@ import torch
 
 from dpdsl import limits
 from dpdsl.domains.core import parse_index
-from dpdsl.domains.lower import Layout, Messages, RelationPlan, chunks, enumerate_chunk
+from dpdsl.domains.lower import (
+    Block,
+    EdgeBlock,
+    Layout,
+    Messages,
+    RelationPlan,
+    chunks,
+    dense_blocks,
+    edge_blocks,
+    enumerate_chunk,
+    is_dense,
+    is_edge_rows,
+)
 from dpdsl.expr import nodes as A
-from dpdsl.expr.torch_eval import Fn, TorchEvaluator
+from dpdsl.expr.torch_eval import Fn, TorchEvaluator, constant_value
 from dpdsl.registry import AGGREGATORS
 
 F64 = torch.float64
+DENSE = True
+"""Run dense relations as blocks (False: as gather lists, which tests hold the blocks against)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +172,121 @@ class BodyEvaluator(TorchEvaluator):
         return lambda env, rows: _source(env.ctx, read).index_select(0, env.ids[slot])
 
 
+def _scalar(x: float | bool) -> torch.Tensor:
+    return torch.tensor(x, dtype=torch.bool if isinstance(x, bool) else F64)
+
+
+@dataclass
+class BlockEnv:
+    ctx: Any
+    block: Block
+    reads: list[torch.Tensor]
+
+
+class DenseBodyEvaluator(BodyEvaluator):
+    """An aggregate's body on a dense block: ``env`` is a :class:`BlockEnv`; constants are 0-d, index
+    variables and reads are shaped to broadcast over ``[instances, rows, k, j]``."""
+
+    def visit_Num(self, e: A.Num) -> Fn:
+        value = _scalar(e.value)
+        return lambda env, rows: value
+
+    def visit_Bool(self, e: A.Bool) -> Fn:
+        value = _scalar(e.value)
+        return lambda env, rows: value
+
+    def visit_Name(self, e: A.Name) -> Fn:
+        v = constant_value(e, self.params)
+        if v is None:
+            return self.name(e)
+        value = _scalar(v)
+        return lambda env, rows: value
+
+    def name(self, e: A.Name) -> Fn:
+        key = e.name
+        if e.kind != "builtin":
+            return super().name(e)
+        if key == "n":
+            return lambda env, rows: env.block.n.to(F64)
+        return lambda env, rows: env.block.coord(key).to(F64)
+
+    def visit_Index(self, e: A.Index) -> Fn:
+        slot = len(self.reads)
+        self.reads.append(_read_of(e))
+        return lambda env, rows: env.reads[slot]
+
+
+def dense_read(c: Any, read: Read, blk: Block, margin: int, tables: dict[str, torch.Tensor]
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``read`` on a block: a slice of its padded table (offsets shift the slice), arranged along the
+    block dimensions of its variables; and, if a message could read outside the domain, validity."""
+    if read.name not in tables:
+        tables[read.name] = _table(c, read, margin)
+    idx: list[slice] = [slice(blk.b0, blk.b1)]
+    dims = []
+    for var, off in read.index:
+        lo, hi, dim = blk.span[var]
+        idx.append(slice(margin + lo + off, margin + hi + off))
+        dims.append(dim)
+    x = tables[read.name][tuple(idx)]
+    if len(dims) == 2 and dims[0] == dims[1]:
+        x, dims = x.diagonal(dim1=1, dim2=2), dims[:1]
+    elif len(dims) == 2 and dims[0] > dims[1]:
+        x, dims = x.transpose(1, 2), dims[::-1]
+    x = x[(slice(None), *(slice(None) if d in dims else None for d in (1, 2, 3)))]
+    if not read.needs_check(c.domain.kind):
+        return x, None
+    return x, _read_valid(c, read, blk)
+
+
+def _table(c: Any, read: Read, margin: int) -> torch.Tensor:
+    lay: Layout = c.domain
+    if read.site == "tuple":
+        return lay.dense_table(c.state[read.name], margin)
+    if read.site == "node":
+        assert lay.node_offset is not None
+        return lay.dense_rows(read.name, _source(c, read), lay.node_offset, lay.sizes[:, 0], margin)
+    assert lay.seqs is not None
+    axis = c.spec.domain.inputs[read.name].axis
+    return lay.dense_rows(read.name, _source(c, read), lay.seqs.offsets[:, axis], lay.seqs.lengths[:, axis],
+                          margin)
+
+
+def _read_valid(c: Any, read: Read, blk: Block) -> torch.Tensor:
+    """The gather path's ``tuple_ids``/position check, on the block's coordinates."""
+    lay: Layout = c.domain
+    coords = [blk.coord(v) + off for v, off in read.index]
+    if read.site == "tuple":
+        sizes = [lay.sizes[blk.b0:blk.b1, a].view(-1, 1, 1, 1) for a in range(len(coords))]
+    else:
+        assert lay.seqs is not None
+        axis = c.spec.domain.inputs[read.name].axis
+        sizes = [lay.seqs.lengths[blk.b0:blk.b1, axis].view(-1, 1, 1, 1)]
+    ok = (coords[0] >= 0) & (coords[0] < sizes[0])
+    if len(coords) == 2:
+        ok = ok & (coords[1] >= 0) & (coords[1] < sizes[1])
+        if lay.kind == "intervals":
+            ok = ok & (coords[0] <= coords[1])
+    return ok
+
+
+def edge_read(c: Any, read: Read, blk: EdgeBlock, tables: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``read`` on an edge grid: a gather at broadcast coordinates (edge inputs along the edge axis)."""
+    if read.site == "edge":
+        x = _source(c, read).index_select(0, blk.eid)
+        return x[None] if blk.edge_dim == 1 else x[:, None]
+    if read.name not in tables:
+        tables[read.name] = _table(c, read, 0)
+    tab = tables[read.name][blk.b]
+    coords = [blk.coord(v) for v, _ in read.index]  # pairs: no offsets (the checker)
+    if len(coords) == 2 and coords[0].shape[1 - blk.edge_dim] > 1 and coords[1].shape[1 - blk.edge_dim] == 1:
+        rows = coords[0].reshape(-1)  # (free, per edge): rows of the free variable, then their columns
+        if bool((rows[1:] - rows[:-1] == 1).all()):
+            x = tab[int(rows[0]):int(rows[-1]) + 1].index_select(1, coords[1].reshape(-1))
+            return x if blk.edge_dim == 1 else x.t()
+    return tab[tuple(coords)]
+
+
 class DomainAgg:
     """One aggregate on an index domain, compiled once per run."""
 
@@ -161,6 +294,11 @@ class DomainAgg:
         ev = BodyEvaluator(params)
         self.body = ev.compile(e.body)
         self.reads = ev.reads
+        dense = DenseBodyEvaluator(params)
+        self.dense_body = dense.compile(e.body)
+        self.dense_reads = dense.reads
+        self.margin = max((abs(off) for r in self.reads for _, off in r.index), default=0)
+        self._blocks: tuple[Any, list[Block]] | None = None
         self.agg_name = e.agg
         self.plan = RelationPlan(e.relation, e.nbr, e.me)
         self.default = None if e.default is None else DomainEvaluator(params).compile(e.default)
@@ -198,8 +336,17 @@ class DomainAgg:
         if len(spans) == 1:
             self._ctx, self._cached = c, out
 
+    def dense(self, kind: str) -> bool:
+        """Whether this aggregate runs as dense blocks on a domain of ``kind`` (else gather lists)."""
+        return (DENSE and is_dense(self.plan, kind) and AGGREGATORS[self.agg_name].dense
+                and all(r.site != "edge" for r in self.reads))
+
     def __call__(self, c: Any, rows: int) -> torch.Tensor:
         lay: Layout = c.domain
+        if self.dense(lay.kind):
+            return self._dense_call(c)
+        if DENSE and is_edge_rows(self.plan, lay.kind):
+            return self._edge_call(c)
         agg = AGGREGATORS[self.agg_name]
         pivot = lay.coords[c.spec.domain.vars.index(self.plan.pivot)]
         parts = []
@@ -215,6 +362,66 @@ class DomainAgg:
                 if bool(empty.any()):
                     dflt = self._default(c)[msgs.t0:msgs.t1]
                     out = torch.where(empty, dflt.to(out.dtype), out)
+            parts.append(out)
+        if not parts:
+            return torch.zeros(0, dtype=torch.bool if agg.returns_bool else F64)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def _dense_call(self, c: Any) -> torch.Tensor:
+        """The aggregate block by block: the body on broadcast reads, reduced over k (block dim 2)."""
+        lay: Layout = c.domain
+        agg = AGGREGATORS[self.agg_name]
+        if self._blocks is None or self._blocks[0] is not c:
+            self._blocks = (c, dense_blocks(self.plan, c.spec, lay, limits.cap("chunk_messages")))
+        tables: dict[str, torch.Tensor] = {}
+        parts = []
+        for blk in self._blocks[1]:
+            reads, valid = [], blk.valid
+            for r in self.dense_reads:
+                x, ok = dense_read(c, r, blk, self.margin, tables)
+                reads.append(x)
+                if ok is not None:
+                    valid = ok if valid is None else valid & ok
+            nb, R, K, J = blk.shape
+            values = self.dense_body(BlockEnv(c, blk, reads), 0)
+            values = values.expand(torch.broadcast_shapes(values.shape, (1, 1, K, 1)))
+            own = blk.coord(self.plan.pivot).squeeze(2)
+            out = agg.aggregate_dense(values, valid, 2, blk.coord(self.plan.bound), own).expand(nb, R, J)
+            tgt = None if blk.target is None else blk.target.expand(nb, R, J)
+            out = out.reshape(-1) if tgt is None else out[tgt]
+            if self.default is not None and (valid is not None or K == 0):
+                empty = (torch.ones(nb, R, J, dtype=torch.bool) if valid is None
+                         else ~valid.expand(torch.broadcast_shapes(valid.shape, (nb, R, K, J))).any(2))
+                empty = empty.reshape(-1) if tgt is None else empty[tgt]
+                out = torch.where(empty, self._default(c)[blk.t0:blk.t1].to(out.dtype), out)
+            assert out.shape[0] == blk.t1 - blk.t0
+            parts.append(out)
+        if not parts:
+            return torch.zeros(0, dtype=torch.bool if agg.returns_bool else F64)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def _edge_call(self, c: Any) -> torch.Tensor:
+        """A graph relation on pairs chunk by chunk of edge grids (``lower.edge_blocks``): the body on
+        broadcast gathers, reduced by the registry's scatter exactly as the gather path does."""
+        lay: Layout = c.domain
+        agg = AGGREGATORS[self.agg_name]
+        if self._blocks is None or self._blocks[0] is not c:
+            self._blocks = (c, edge_blocks(self.plan, c.spec, lay, limits.cap("chunk_messages")))
+        pivot = lay.coords[c.spec.domain.vars.index(self.plan.pivot)]
+        tables: dict[str, torch.Tensor] = {}
+        parts = []
+        for blk in self._blocks[1]:
+            grid = torch.broadcast_shapes(*(v.shape for v in blk.vars.values()))
+            reads = [edge_read(c, r, blk, tables) for r in self.dense_reads]
+            values = self.dense_body(BlockEnv(c, blk, reads), 0).expand(grid).reshape(-1)
+            nbr = blk.coord(self.plan.bound).expand(grid).reshape(-1).to(F64) if agg.selects else values
+            k = blk.t1 - blk.t0
+            me = blk.me()
+            out = agg.aggregate(values, me, nbr, k, own=pivot[blk.t0:blk.t1])
+            if self.default is not None:
+                empty = torch.bincount(me, minlength=k) == 0
+                if bool(empty.any()):
+                    out = torch.where(empty, self._default(c)[blk.t0:blk.t1].to(out.dtype), out)
             parts.append(out)
         if not parts:
             return torch.zeros(0, dtype=torch.bool if agg.returns_bool else F64)
