@@ -9,8 +9,9 @@ Methods: ``hand`` (min-plus rounds to the fixpoint, chunks of the executor's cap
 executor on floyd_warshall.dp without its ``parent`` output: the rounds to the fixpoint),
 ``reference`` (the shipped spec: dist and parent), ``gather_dist`` (``reference_dist`` with the dense
 blocks off, the per-message gather lists; only up to ``--gather-upto``). Times are the best of
-``--repeat`` runs after a warm-up at n = 16; ``rss_floor_gib`` is the process after imports and the
-graph, before any run.
+``--repeat`` runs (each in a fresh process, the methods interleaved) after a warm-up at n = 16, wall
+clock and CPU time (``cpu_seconds``: on a shared machine the fairer figure with one thread);
+``rss_floor_gib`` is the process after imports and the graph, before any run.
 """
 
 from __future__ import annotations
@@ -111,20 +112,18 @@ def _run(method: str, n: int) -> tuple[dict, dict[str, torch.Tensor]]:
     return {"rounds": int(res.rounds[0])}, {k: res.layout.unflatten(v, 0) for k, v in res.outputs.items()}
 
 
-def child(method: str, n: int, threads: int, repeat: int, save: str) -> None:
-    """One method at one size in this process: warm up, time ``repeat`` runs, save the tables."""
+def child(method: str, n: int, threads: int, save: str) -> None:
+    """One method at one size in this process: warm up, time one run, save the tables."""
     torch.set_num_threads(threads)
     graph(n)
     floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (Linux: KiB)
     _run(method, 16)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        info, out = _run(method, n)
-        best = min(best, time.perf_counter() - t)
+    t, cpu = time.perf_counter(), time.process_time()
+    info, out = _run(method, n)
+    best, cpu = time.perf_counter() - t, time.process_time() - cpu
     np.savez(save, **{k: v.numpy() for k, v in out.items()})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"seconds": round(best, 3), "peak_rss_gib": round(peak, 3),
+    print(json.dumps({"seconds": round(best, 3), "cpu_seconds": round(cpu, 3), "peak_rss_gib": round(peak, 3),
                       "rss_floor_gib": round(floor, 3), **info}))
 
 
@@ -138,25 +137,32 @@ def main() -> None:
     ap.add_argument("--save")
     a = ap.parse_args()
     if a.child:
-        child(a.child[0], int(a.child[1]), a.threads, a.repeat, a.save)
+        child(a.child[0], int(a.child[1]), a.threads, a.save)
         return
     with tempfile.TemporaryDirectory() as tmp:
         for n in a.sizes:
-            rows, tables = {}, {}
-            for m in METHODS:
-                if m == "gather_dist" and n > a.gather_upto:
-                    continue
-                save = str(Path(tmp) / f"{m}_{n}.npz")
-                proc = subprocess.run([sys.executable, __file__, "--child", m, str(n), "--threads", str(a.threads),
-                                       "--repeat", str(a.repeat), "--save", save],
-                                      capture_output=True, text=True, check=True)
-                rows[m] = json.loads(proc.stdout.strip().splitlines()[-1])
-                tables[m] = np.load(save)
+            methods = [m for m in METHODS if m != "gather_dist" or n <= a.gather_upto]
+            rows: dict[str, dict] = {}
+            tables = {}
+            for _ in range(a.repeat):  # interleaved, so a shared machine's load drifts over all methods alike
+                for m in methods:
+                    save = str(Path(tmp) / f"{m}_{n}.npz")
+                    proc = subprocess.run([sys.executable, __file__, "--child", m, str(n), "--threads",
+                                           str(a.threads), "--save", save], capture_output=True, text=True, check=True)
+                    got = json.loads(proc.stdout.strip().splitlines()[-1])
+                    old = rows.get(m, got)
+                    rows[m] = {**got, "seconds": min(got["seconds"], old["seconds"]),
+                               "cpu_seconds": min(got["cpu_seconds"], old["cpu_seconds"]),
+                               "peak_rss_gib": max(got["peak_rss_gib"], old["peak_rss_gib"])}
+                    tables[m] = np.load(save)
             ref, hand = tables["reference"], tables["hand+parent"]
             print(json.dumps({
                 "n": n, "threads": a.threads, **{m: r for m, r in rows.items()},
                 "ratio_dist": round(rows["reference_dist"]["seconds"] / rows["hand"]["seconds"], 2),
                 "ratio_with_parent": round(rows["reference"]["seconds"] / rows["hand+parent"]["seconds"], 2),
+                "cpu_ratio_dist": round(rows["reference_dist"]["cpu_seconds"] / rows["hand"]["cpu_seconds"], 2),
+                "cpu_ratio_with_parent": round(rows["reference"]["cpu_seconds"]
+                                               / rows["hand+parent"]["cpu_seconds"], 2),
                 "dist_close": bool(np.allclose(ref["dist"], hand["dist"], rtol=1e-12)),
                 "parent_equal": bool(np.array_equal(ref["parent"], hand["parent"])),
                 "gather_bits_equal": (bool(np.array_equal(tables["gather_dist"]["dist"],

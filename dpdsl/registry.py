@@ -97,8 +97,8 @@ class Aggregator:
         scatter's result (docs/architecture.md §12 says how: sums fold in that order, min/max keep the
         scatter's first zero and last NaN). ``nbr`` is the bound variable along ``dim``, ``own`` the
         result-shaped ids for argmin/argmax."""
-        shape = torch.broadcast_shapes(values.shape, () if valid is None else valid.shape)
-        values = values.expand(shape)
+        if valid is not None and valid.shape != values.shape:
+            values = values.expand(broadcast_shape(values.shape, valid.shape))
         if self.selects:
             return _dense_arg_extreme(values.to(torch.float64), valid, dim, nbr, own, self.reduce)
         if values.dtype == torch.bool and self.returns_bool and self.reduce in ("amin", "amax"):
@@ -131,17 +131,38 @@ def _arg_extreme(
     return torch.where(arg < none, arg, own)
 
 
+def broadcast_shape(a: tuple[int, ...] | torch.Size, b: tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    """``torch.broadcast_shapes`` for two shapes of equal rank, in plain Python (torch's goes through
+    symbolic-shape guards: 0.2 ms a call, once per dense block)."""
+    return tuple(y if x == 1 else x for x, y in zip(a, b, strict=True))
+
+
 def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
                        own: torch.Tensor, reduce: str) -> torch.Tensor:
-    """``_arg_extreme`` on a block: the smallest ``nbr`` among the messages equal to the extreme."""
+    """``_arg_extreme`` on a block: the smallest ``nbr`` (``nbr`` ascends along ``dim``) among the
+    messages equal to the extreme, ``own`` where none is (no message, or a NaN extreme). ``min(dim)``
+    returns the first index of the extreme; where the extreme is the fill (+-inf) an absent message
+    could be that first one, so those cells look up the first existing message instead."""
+    shape = values.shape[:dim] + values.shape[dim + 1:]
+    own = own.to(torch.float64).expand(shape)
     if values.shape[dim] == 0:
-        return own.to(torch.float64).expand(values.shape[:dim] + values.shape[dim + 1:])
+        return own
     fill = math.inf if reduce == "amin" else -math.inf
     x = values if valid is None else torch.where(valid, values, fill)
-    best = x.amin(dim, keepdim=True) if reduce == "amin" else x.amax(dim, keepdim=True)
-    hit = values == best if valid is None else valid & (values == best)
-    cand = torch.where(hit, nbr.to(torch.float64), math.inf).amin(dim)
-    return torch.where(cand < math.inf, cand, own.to(torch.float64))
+    best, idx = x.min(dim) if reduce == "amin" else x.max(dim)
+    ids = nbr.reshape(-1).to(torch.float64)
+    out = torch.where(best.isnan(), own, ids.index_select(0, idx.reshape(-1)).view(idx.shape))
+    if valid is None:
+        return out
+    edge = best == fill
+    if bool(edge.any()):
+        cells = edge.nonzero(as_tuple=True)
+        exists = valid.expand(values.shape).movedim(dim, -1)[cells]
+        k = exists.shape[-1]
+        first = torch.where(exists, torch.arange(k), k).amin(-1)
+        pick = torch.where(first < k, ids.index_select(0, first.clamp(max=k - 1)), own[cells])
+        out = out.index_put(cells, pick)
+    return out
 
 
 def _dense_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, reduce: str,

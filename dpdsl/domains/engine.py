@@ -30,14 +30,16 @@ from dpdsl.domains.lower import (
     RelationPlan,
     chunks,
     dense_blocks,
+    dense_graph,
     edge_blocks,
+    edge_ends,
     enumerate_chunk,
     is_dense,
     is_edge_rows,
 )
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import Fn, TorchEvaluator, constant_value
-from dpdsl.registry import AGGREGATORS
+from dpdsl.registry import AGGREGATORS, broadcast_shape
 
 F64 = torch.float64
 DENSE = True
@@ -222,27 +224,35 @@ def dense_read(c: Any, read: Read, blk: Block, margin: int, tables: dict[str, to
     block dimensions of its variables; and, if a message could read outside the domain, validity."""
     if read.name not in tables:
         tables[read.name] = _table(c, read, margin)
+    x = block_slice(tables[read.name], read.index, blk, margin)
+    if not read.needs_check(c.domain.kind):
+        return x, None
+    return x, _read_valid(c, read, blk)
+
+
+def block_slice(tab: torch.Tensor, index: tuple[tuple[str, int], ...], blk: Block, margin: int) -> torch.Tensor:
+    """``tab[b, v0 + o0, v1 + o1]`` over the block as a view: each variable runs over a range, so each
+    index is a slice; the result is laid along the variables' block dimensions."""
     idx: list[slice] = [slice(blk.b0, blk.b1)]
     dims = []
-    for var, off in read.index:
+    for var, off in index:
         lo, hi, dim = blk.span[var]
         idx.append(slice(margin + lo + off, margin + hi + off))
         dims.append(dim)
-    x = tables[read.name][tuple(idx)]
+    x = tab[tuple(idx)]
     if len(dims) == 2 and dims[0] == dims[1]:
         x, dims = x.diagonal(dim1=1, dim2=2), dims[:1]
     elif len(dims) == 2 and dims[0] > dims[1]:
         x, dims = x.transpose(1, 2), dims[::-1]
-    x = x[(slice(None), *(slice(None) if d in dims else None for d in (1, 2, 3)))]
-    if not read.needs_check(c.domain.kind):
-        return x, None
-    return x, _read_valid(c, read, blk)
+    return x[(slice(None), *(slice(None) if d in dims else None for d in (1, 2, 3)))]
 
 
 def _table(c: Any, read: Read, margin: int) -> torch.Tensor:
     lay: Layout = c.domain
     if read.site == "tuple":
         return lay.dense_table(c.state[read.name], margin)
+    if read.site == "edge":
+        return lay.edge_table(_source(c, read))
     if read.site == "node":
         assert lay.node_offset is not None
         return lay.dense_rows(read.name, _source(c, read), lay.node_offset, lay.sizes[:, 0], margin)
@@ -336,16 +346,24 @@ class DomainAgg:
         if len(spans) == 1:
             self._ctx, self._cached = c, out
 
-    def dense(self, kind: str) -> bool:
-        """Whether this aggregate runs as dense blocks on a domain of ``kind`` (else gather lists)."""
-        return (DENSE and is_dense(self.plan, kind) and AGGREGATORS[self.agg_name].dense
-                and all(r.site != "edge" for r in self.reads))
+    def mode(self, lay: Layout) -> str:
+        """How this aggregate runs on ``lay``: ``dense`` blocks (a split, a sequence's ``all``, or a graph
+        relation on pairs whose edges allow it, ``lower.dense_graph``), ``edges`` (the other graph
+        relations on pairs: edge grids) or ``gather`` (per-message gather lists)."""
+        if not DENSE:
+            return "gather"
+        if AGGREGATORS[self.agg_name].dense and (
+                (is_dense(self.plan, lay.kind) and all(r.site != "edge" for r in self.reads))
+                or dense_graph(self.plan, lay)):
+            return "dense"
+        return "edges" if is_edge_rows(self.plan, lay.kind) else "gather"
 
     def __call__(self, c: Any, rows: int) -> torch.Tensor:
         lay: Layout = c.domain
-        if self.dense(lay.kind):
+        mode = self.mode(lay)
+        if mode == "dense":
             return self._dense_call(c)
-        if DENSE and is_edge_rows(self.plan, lay.kind):
+        if mode == "edges":
             return self._edge_call(c)
         agg = AGGREGATORS[self.agg_name]
         pivot = lay.coords[c.spec.domain.vars.index(self.plan.pivot)]
@@ -374,9 +392,18 @@ class DomainAgg:
         if self._blocks is None or self._blocks[0] is not c:
             self._blocks = (c, dense_blocks(self.plan, c.spec, lay, limits.cap("chunk_messages")))
         tables: dict[str, torch.Tensor] = {}
+        adjacency = None
+        if is_edge_rows(self.plan, lay.kind):  # a graph relation: the adjacency says which messages exist
+            ends = edge_ends(self.plan)
+            adjacency = lay.edge_table(torch.ones(lay.graph.num_edges, dtype=torch.bool))
+            self.dense_reads = [Read(r.name, r.kind, r.site, ends) if r.site == "edge" else r
+                                for r in self.dense_reads]
         parts = []
         for blk in self._blocks[1]:
             reads, valid = [], blk.valid
+            if adjacency is not None:
+                adj = block_slice(adjacency, ends, blk, self.margin)
+                valid = adj if valid is None else valid & adj
             for r in self.dense_reads:
                 x, ok = dense_read(c, r, blk, self.margin, tables)
                 reads.append(x)
@@ -384,14 +411,15 @@ class DomainAgg:
                     valid = ok if valid is None else valid & ok
             nb, R, K, J = blk.shape
             values = self.dense_body(BlockEnv(c, blk, reads), 0)
-            values = values.expand(torch.broadcast_shapes(values.shape, (1, 1, K, 1)))
+            values = values.expand(broadcast_shape(values.shape if values.dim() else (1, 1, 1, 1), (1, 1, K, 1)))
             own = blk.coord(self.plan.pivot).squeeze(2)
             out = agg.aggregate_dense(values, valid, 2, blk.coord(self.plan.bound), own).expand(nb, R, J)
+            del values, reads  # free the block before the next one is allocated: malloc then reuses it
             tgt = None if blk.target is None else blk.target.expand(nb, R, J)
             out = out.reshape(-1) if tgt is None else out[tgt]
             if self.default is not None and (valid is not None or K == 0):
                 empty = (torch.ones(nb, R, J, dtype=torch.bool) if valid is None
-                         else ~valid.expand(torch.broadcast_shapes(valid.shape, (nb, R, K, J))).any(2))
+                         else ~valid.expand(broadcast_shape(valid.shape, (nb, R, K, J))).any(2))
                 empty = empty.reshape(-1) if tgt is None else empty[tgt]
                 out = torch.where(empty, self._default(c)[blk.t0:blk.t1].to(out.dtype), out)
             assert out.shape[0] == blk.t1 - blk.t0
@@ -418,6 +446,7 @@ class DomainAgg:
             k = blk.t1 - blk.t0
             me = blk.me()
             out = agg.aggregate(values, me, nbr, k, own=pivot[blk.t0:blk.t1])
+            del values, nbr, reads  # free the chunk before the next one is allocated
             if self.default is not None:
                 empty = torch.bincount(me, minlength=k) == 0
                 if bool(empty.any()):

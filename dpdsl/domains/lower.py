@@ -40,6 +40,7 @@ class Layout:
     seqs: SeqBatch | None = None  # sequence domains: the per-position inputs
     _csr: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     _tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]] = field(default_factory=dict)
+    _flags: dict[str, bool] = field(default_factory=dict)
 
     @property
     def num_tuples(self) -> int:
@@ -130,6 +131,19 @@ class Layout:
             local = torch.arange(int(inst.shape[0])) - (torch.cumsum(lengths, 0) - lengths).index_select(0, inst)
             self._tables[key] = (inst * width + margin + local, offsets.index_select(0, inst) + local, (width,))
         return _fill(values, *self._tables[key], self.num_instances)
+
+    def edge_table(self, values: torch.Tensor) -> torch.Tensor:
+        """Pairs, per-edge values as tables ``[B, m, m]`` at (source, target) of each instance (only
+        meaningful without parallel edges, :func:`dense_graph`); cells without an edge hold 0/false."""
+        assert self.graph is not None and self.node_offset is not None
+        if ("edges",) not in self._tables:
+            m = int(self.sizes[:, 0].max())
+            src, dst = self.graph.edge_index
+            inst = self.graph.node_batch().index_select(0, src)
+            off = self.node_offset.index_select(0, inst)
+            cell = (inst * m + src - off) * m + dst - off
+            self._tables[("edges",)] = (cell, torch.arange(int(src.shape[0])), (m, m))
+        return _fill(values, *self._tables[("edges",)], self.num_instances)
 
     def _count(self, b: int) -> int:
         end = int(self.offset[b + 1]) if b + 1 < self.num_instances else self.num_tuples
@@ -461,6 +475,29 @@ def is_edge_rows(plan: RelationPlan, kind: str) -> bool:
 
     rel = DOMAIN_RELATIONS.get(plan.relation)
     return kind == "pairs" and rel is not None and rel.graph
+
+
+def dense_graph(plan: RelationPlan, lay: Layout) -> bool:
+    """Whether a graph relation on pairs runs as dense blocks masked by the adjacency (bound variable
+    over every node, like a split): when every target's edges, in edge id order (the gather path's),
+    have strictly increasing neighbours, the block's k order is the gather order and no two messages
+    share a cell (no parallel edges). Edge lists written row by row qualify; else :func:`edge_blocks`."""
+    if not is_edge_rows(plan, lay.kind):
+        return False
+    if plan.relation not in lay._flags:
+        assert lay.graph is not None
+        _, order, nbr = lay.csr(plan.relation)
+        me = RELATIONS[plan.relation].edges(lay.graph.edge_index)[1].index_select(0, order)
+        ok = (nbr[1:] > nbr[:-1]) | (me[1:] != me[:-1])
+        lay._flags[plan.relation] = bool(ok.all())
+    return lay._flags[plan.relation]
+
+
+def edge_ends(plan: RelationPlan) -> tuple[tuple[str, int], tuple[str, int]]:
+    """The (source, target) variables of a graph relation's edge, as a read's index."""
+    if RELATIONS[plan.relation].reverse:
+        return (plan.pivot, 0), (plan.bound, 0)
+    return (plan.bound, 0), (plan.pivot, 0)
 
 
 @dataclass
