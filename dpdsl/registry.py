@@ -84,19 +84,29 @@ class Aggregator:
         return self.accepts == (BOOL,) and self.result(T_BOOL).kind == BOOL
 
     @property
+    def order_free(self) -> bool:
+        """Whether the result depends on the messages' order only through which of equal extremes
+        comes first (min/max, argmin/argmax, or/and), not through a fold (sum, prod, mean)."""
+        return self.custom is None and (self.selects or self.reduce in ("amin", "amax"))
+
+    @property
     def dense(self) -> bool:
         """Whether :meth:`aggregate_dense` can reduce it (every built-in; not a ``custom`` plugin)."""
         return self.custom is None and (self.selects or self.reduce in ("amin", "amax", "sum", "prod", "mean"))
 
     def aggregate_dense(
         self, values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
-        own: torch.Tensor,
+        own: torch.Tensor, order: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``aggregate`` over a dense block: the messages of a target lie along ``dim`` (those where
         ``valid`` is false do not exist), in the order ``aggregate`` would see them; bit for bit the
         scatter's result (docs/architecture.md §12 says how: sums fold in that order, min/max keep the
         scatter's first zero and last NaN). ``nbr`` is the bound variable along ``dim``, ``own`` the
-        result-shaped ids for argmin/argmax."""
+        result-shaped ids for argmin/argmax. ``order`` (broadcastable), if given, is each message's rank in
+        the scatter's order when that is not its position along ``dim``; only min/max/argmin/argmax/
+        or/and, whose result does not depend on the order beyond those ranks, accept it."""
+        if order is not None and not self.order_free:
+            raise ValueError(f"'{self.name}' folds in message order; its block must be in that order")
         if valid is not None and valid.shape != values.shape:
             values = values.expand(broadcast_shape(values.shape, valid.shape))
         if self.selects:
@@ -108,7 +118,7 @@ class Aggregator:
             return hit & ident if self.reduce == "amin" else hit | ident
         values = values.to(torch.float64)
         if self.reduce in ("amin", "amax"):
-            out = _dense_extreme(values, valid, dim, self.reduce, float(self.identity))
+            out = _dense_extreme(values, valid, dim, self.reduce, float(self.identity), order)
         else:
             out = _dense_fold(values, valid, dim, self.reduce, float(self.identity))
         return out > 0.5 if self.returns_bool else out
@@ -137,6 +147,19 @@ def broadcast_shape(a: tuple[int, ...] | torch.Size, b: tuple[int, ...] | torch.
     return tuple(y if x == 1 else x for x, y in zip(a, b, strict=True))
 
 
+def _masked(values: torch.Tensor, valid: torch.Tensor | None, fill: float) -> torch.Tensor:
+    """``where(valid, values, fill)`` for float64, as bit operations (``(bits & keep) | fill_bits``
+    with ``keep``/``fill_bits`` at ``valid``'s broadcast shape): exact bits, and ~3x faster than
+    torch's CPU ``where`` on float64, which is the dense blocks' hot path for masked relations."""
+    if valid is None:
+        return values
+    keep = valid.to(torch.int64).neg_()  # all ones where the message exists
+    bits = torch.tensor(fill, dtype=torch.float64).view(torch.int64)
+    fill_bits = (~keep) & bits
+    out = values.view(torch.int64) & keep
+    return out.bitwise_or_(fill_bits).view(torch.float64)
+
+
 def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
                        own: torch.Tensor, reduce: str) -> torch.Tensor:
     """``_arg_extreme`` on a block: the smallest ``nbr`` (``nbr`` ascends along ``dim``) among the
@@ -148,7 +171,7 @@ def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: in
     if values.shape[dim] == 0:
         return own
     fill = math.inf if reduce == "amin" else -math.inf
-    x = values if valid is None else torch.where(valid, values, fill)
+    x = _masked(values, valid, fill)
     best, idx = x.min(dim) if reduce == "amin" else x.max(dim)
     ids = nbr.reshape(-1).to(torch.float64)
     out = torch.where(best.isnan(), own, ids.index_select(0, idx.reshape(-1)).view(idx.shape))
@@ -166,7 +189,7 @@ def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: in
 
 
 def _dense_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, reduce: str,
-                   identity: float) -> torch.Tensor:
+                   identity: float, order: torch.Tensor | None = None) -> torch.Tensor:
     """min/max as the scatter folds them from the identity: a message replaces the running value only
     when strictly better, a NaN always does. So the result is the last NaN if there is one, else the
     identity if no message beats it, else the first message equal to the extreme — which differs in
@@ -174,7 +197,7 @@ def _dense_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, r
     and the NaN cells are looked at message by message (vectorised over those cells)."""
     lo = reduce == "amin"
     fill = math.inf if lo else -math.inf
-    x = values if valid is None else torch.where(valid, values, fill)
+    x = _masked(values, valid, fill)
     if x.shape[dim] == 0:
         return torch.full(x.shape[:dim] + x.shape[dim + 1:], identity, dtype=torch.float64)
     best = x.amin(dim) if lo else x.amax(dim)
@@ -184,10 +207,14 @@ def _dense_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, r
     if bool(exact.any()):
         cells = exact.nonzero(as_tuple=True)
         msgs = x.movedim(dim, -1)[cells]  # [cells, messages]
-        pos = torch.arange(msgs.shape[-1])
-        last_nan = torch.where(msgs.isnan(), pos, -1).amax(-1)
-        first_zero = torch.where(msgs == 0, pos, msgs.shape[-1]).amin(-1)
-        at = torch.where(last_nan >= 0, last_nan, first_zero)
+        if order is None:
+            rank = torch.arange(msgs.shape[-1]).expand(msgs.shape)
+        else:
+            rank = order.expand(x.shape).movedim(dim, -1)[cells]
+        big = torch.iinfo(torch.long).max
+        last_nan = torch.where(msgs.isnan(), rank, -1).amax(-1, keepdim=True)
+        first_zero = torch.where(msgs == 0, rank, big).amin(-1, keepdim=True)
+        at = torch.where(last_nan >= 0, rank == last_nan, rank == first_zero).to(torch.int8).argmax(-1)
         out = out.index_put(cells, msgs.gather(-1, at[:, None])[:, 0])
     return out
 
@@ -199,7 +226,7 @@ def _dense_fold(values: torch.Tensor, valid: torch.Tensor | None, dim: int, redu
     scatter's sum bit for bit; absent messages add +0.0 (a running sum from +0.0 is never -0.0, so that
     is exact) or multiply by 1.0."""
     unit = 1.0 if reduce == "prod" else 0.0
-    x = values if valid is None else torch.where(valid, values, unit)
+    x = _masked(values, valid, unit)
     if reduce != "mean" and identity != unit:  # a plugin's identity: it is the fold's first term
         x = torch.cat([torch.full_like(x.narrow(dim, 0, 1), identity), x], dim)
     if x.shape[dim] == 0:

@@ -30,10 +30,10 @@ from dpdsl.domains.lower import (
     RelationPlan,
     chunks,
     dense_blocks,
-    dense_graph,
     edge_blocks,
     edge_ends,
     enumerate_chunk,
+    graph_order,
     is_dense,
     is_edge_rows,
 )
@@ -348,15 +348,20 @@ class DomainAgg:
 
     def mode(self, lay: Layout) -> str:
         """How this aggregate runs on ``lay``: ``dense`` blocks (a split, a sequence's ``all``, or a graph
-        relation on pairs whose edges allow it, ``lower.dense_graph``), ``edges`` (the other graph
-        relations on pairs: edge grids) or ``gather`` (per-message gather lists)."""
+        relation on pairs without parallel edges whose order the aggregator can follow,
+        ``lower.graph_order``), ``edges`` (the other graph relations on pairs: edge grids) or
+        ``gather`` (per-message gather lists)."""
+        agg = AGGREGATORS[self.agg_name]
         if not DENSE:
             return "gather"
-        if AGGREGATORS[self.agg_name].dense and (
-                (is_dense(self.plan, lay.kind) and all(r.site != "edge" for r in self.reads))
-                or dense_graph(self.plan, lay)):
+        if is_dense(self.plan, lay.kind):
+            return "dense" if agg.dense and all(r.site != "edge" for r in self.reads) else "gather"
+        if not is_edge_rows(self.plan, lay.kind):
+            return "gather"
+        order = graph_order(self.plan, lay)
+        if agg.dense and (order == "sorted" or (order == "simple" and agg.order_free)):
             return "dense"
-        return "edges" if is_edge_rows(self.plan, lay.kind) else "gather"
+        return "edges"
 
     def __call__(self, c: Any, rows: int) -> torch.Tensor:
         lay: Layout = c.domain
@@ -392,10 +397,13 @@ class DomainAgg:
         if self._blocks is None or self._blocks[0] is not c:
             self._blocks = (c, dense_blocks(self.plan, c.spec, lay, limits.cap("chunk_messages")))
         tables: dict[str, torch.Tensor] = {}
-        adjacency = None
+        adjacency = ranks = None
         if is_edge_rows(self.plan, lay.kind):  # a graph relation: the adjacency says which messages exist
+            assert lay.graph is not None
             ends = edge_ends(self.plan)
             adjacency = lay.edge_table(torch.ones(lay.graph.num_edges, dtype=torch.bool))
+            if graph_order(self.plan, lay) != "sorted":  # the edge ids give the gather order
+                ranks = lay.edge_table(torch.arange(lay.graph.num_edges))
             self.dense_reads = [Read(r.name, r.kind, r.site, ends) if r.site == "edge" else r
                                 for r in self.dense_reads]
         parts = []
@@ -413,7 +421,8 @@ class DomainAgg:
             values = self.dense_body(BlockEnv(c, blk, reads), 0)
             values = values.expand(broadcast_shape(values.shape if values.dim() else (1, 1, 1, 1), (1, 1, K, 1)))
             own = blk.coord(self.plan.pivot).squeeze(2)
-            out = agg.aggregate_dense(values, valid, 2, blk.coord(self.plan.bound), own).expand(nb, R, J)
+            order = None if ranks is None else block_slice(ranks, ends, blk, self.margin)
+            out = agg.aggregate_dense(values, valid, 2, blk.coord(self.plan.bound), own, order).expand(nb, R, J)
             del values, reads  # free the block before the next one is allocated: malloc then reuses it
             tgt = None if blk.target is None else blk.target.expand(nb, R, J)
             out = out.reshape(-1) if tgt is None else out[tgt]

@@ -40,7 +40,7 @@ class Layout:
     seqs: SeqBatch | None = None  # sequence domains: the per-position inputs
     _csr: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     _tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]] = field(default_factory=dict)
-    _flags: dict[str, bool] = field(default_factory=dict)
+    _flags: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_tuples(self) -> int:
@@ -134,7 +134,7 @@ class Layout:
 
     def edge_table(self, values: torch.Tensor) -> torch.Tensor:
         """Pairs, per-edge values as tables ``[B, m, m]`` at (source, target) of each instance (only
-        meaningful without parallel edges, :func:`dense_graph`); cells without an edge hold 0/false."""
+        meaningful without parallel edges, :func:`graph_order`); cells without an edge hold 0/false."""
         assert self.graph is not None and self.node_offset is not None
         if ("edges",) not in self._tables:
             m = int(self.sizes[:, 0].max())
@@ -477,19 +477,23 @@ def is_edge_rows(plan: RelationPlan, kind: str) -> bool:
     return kind == "pairs" and rel is not None and rel.graph
 
 
-def dense_graph(plan: RelationPlan, lay: Layout) -> bool:
-    """Whether a graph relation on pairs runs as dense blocks masked by the adjacency (bound variable
-    over every node, like a split): when every target's edges, in edge id order (the gather path's),
-    have strictly increasing neighbours, the block's k order is the gather order and no two messages
-    share a cell (no parallel edges). Edge lists written row by row qualify; else :func:`edge_blocks`."""
-    if not is_edge_rows(plan, lay.kind):
-        return False
+def graph_order(plan: RelationPlan, lay: Layout) -> str:
+    """How a graph relation's messages on pairs sit in a dense block (bound variable over every node,
+    masked by the adjacency, like a split): ``sorted`` when every target's edges, in edge id order (the
+    gather path's), have strictly increasing neighbours, so the block's k order is the gather order;
+    ``simple`` when only no two edges share (source, target), so the block holds every message once
+    and the edge ids give their order; ``multi`` otherwise (then :func:`edge_blocks`)."""
     if plan.relation not in lay._flags:
         assert lay.graph is not None
         _, order, nbr = lay.csr(plan.relation)
         me = RELATIONS[plan.relation].edges(lay.graph.edge_index)[1].index_select(0, order)
-        ok = (nbr[1:] > nbr[:-1]) | (me[1:] != me[:-1])
-        lay._flags[plan.relation] = bool(ok.all())
+        same = me[1:] == me[:-1]
+        if bool(((nbr[1:] > nbr[:-1]) | ~same).all()):
+            lay._flags[plan.relation] = "sorted"
+        else:
+            key = me * lay.graph.num_nodes + nbr
+            simple = int(torch.unique(key).shape[0]) == int(key.shape[0])
+            lay._flags[plan.relation] = "simple" if simple else "multi"
     return lay._flags[plan.relation]
 
 
