@@ -419,7 +419,7 @@ class DomainAgg:
                     valid = ok if valid is None else valid & ok
             nb, R, K, J = blk.shape
             values = self.dense_body(BlockEnv(c, blk, reads), 0)
-            values = values.expand(broadcast_shape(values.shape if values.dim() else (1, 1, 1, 1), (1, 1, K, 1)))
+            values = values.expand(nb, R, K, J)  # a view; every target's messages, as the gather path has
             own = blk.coord(self.plan.pivot).squeeze(2)
             order = None if ranks is None else block_slice(ranks, ends, blk, self.margin)
             out = agg.aggregate_dense(values, valid, 2, blk.coord(self.plan.bound), own, order).expand(nb, R, J)
