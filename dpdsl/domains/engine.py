@@ -472,3 +472,78 @@ class DomainAgg:
             self._dval = v.expand(n) if v.dim() == 0 or v.shape[0] != n else v
             self._dctx = c
         return self._dval
+
+
+# --------------------------------------------------------------------------- whole gather lists (dpdsl emit)
+
+
+def spec_aggregates(spec: Any) -> list[tuple[str, A.Agg]]:
+    """Every aggregate of a spec with its key: ``view_<name>`` per view, then ``out_<name>_<i>`` for the
+    aggregates inside each output, in spec order (the emitted skeleton's module attributes)."""
+    out = [(f"view_{name}", v.agg) for name, v in spec.views.items()]
+    for name, o in spec.outputs.items():
+        inner = [x for x in A.walk(o.expr) if isinstance(x, A.Agg)]
+        out += [(f"out_{name}_{i}", a) for i, a in enumerate(inner)]
+    return out
+
+
+def read_key(e: A.Index) -> str:
+    """How a tuple-level read is named in :func:`gather_lists` (``d[j, i]``, ``p[i]``)."""
+    return f"{e.name}[{', '.join(e.args)}]"
+
+
+def gather_lists(spec: Any, data: Any) -> dict[str, Any]:
+    """The lowered run as plain tensors, whole (one chunk; memory grows with the messages): tuples,
+    builtins, inputs, the source ids of every tuple-level read, and per aggregate its gather lists —
+    each message's target tuple, the source id of each read of its body (in the body's reading order),
+    the index variables' values and the bound variable (argmin's answer). What the skeleton written
+    by ``dpdsl emit`` for an index-domain spec takes, and what a teacher can pass messages over."""
+    from types import SimpleNamespace
+
+    from dpdsl.domains.lower import builtins as domain_builtins
+    from dpdsl.domains.lower import lower
+
+    lay = lower(spec, data)
+    c = SimpleNamespace(domain=lay, spec=spec, builtins=domain_builtins(spec, lay))
+    inputs: dict[str, torch.Tensor] = {}
+    if lay.seqs is not None:
+        inputs.update(lay.seqs.inputs)
+    if lay.graph is not None:
+        inputs.update({k: v for k, v in lay.graph.node.items() if k in spec.node_inputs})
+        inputs.update({k: v for k, v in lay.graph.edge.items() if k in spec.edge_inputs})
+    exprs = [st.init for st in spec.states.values()] + [spec.rounds.expr] + [o.expr for o in spec.outputs.values()]
+    exprs += [a.default for _, a in spec_aggregates(spec) if a.default is not None]
+    at: dict[str, torch.Tensor] = {}
+    for e in exprs:
+        for x in _tuple_reads(e):
+            at[read_key(x)] = source_ids(c, _read_of(x), identity_messages(c))[0]
+    aggs = {}
+    for key, e in spec_aggregates(spec):
+        agg = DomainAgg(spec.param_values, e)
+        counts = agg.plan.counts(spec, lay)
+        msgs, ids = agg._prepare(c, enumerate_chunk(agg.plan, spec, lay, counts, torch.cumsum(counts, 0) - counts,
+                                                    0, lay.num_tuples))
+        pivot = lay.coords[spec.domain.vars.index(agg.plan.pivot)]
+        bound = msgs.vars[agg.plan.bound] if agg.plan.bound else pivot.index_select(0, msgs.tgt)
+        aggs[key] = {"target": msgs.tgt, "reads": ids, "vars": {v: x.to(F64) for v, x in msgs.vars.items()},
+                     "n": c.builtins["n"].index_select(0, msgs.tgt), "bound": bound.to(F64),
+                     "own": pivot.to(F64)}
+    return {"num_tuples": lay.num_tuples, "builtins": c.builtins, "inputs": inputs, "at": at, "aggs": aggs,
+            "layout": lay}
+
+
+def _tuple_reads(e: A.Expr) -> list[A.Index]:
+    """The indexed reads of an expression outside its aggregates (a state at the tuple's own variables
+    is the state itself and needs no ids)."""
+    out: list[A.Index] = []
+
+    def walk(x: A.Expr) -> None:
+        if isinstance(x, A.Agg):
+            return
+        if isinstance(x, A.Index):
+            out.append(x)
+        for ch in x.children():
+            walk(ch)
+
+    walk(e)
+    return out
