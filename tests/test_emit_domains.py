@@ -50,7 +50,8 @@ def test_emitted_domain_skeleton_matches_reference(name: str) -> None:
     spec = load_spec(SPECS_DIR / f"{name}.dp")
     mod = _import(emit(spec), name)
     model = mod.Skeleton(transitions=reference_transitions(spec))
-    cases = sample_graphs(spec, 8, 0) + sample_graphs(spec, 2, 1, nodes=(1, 2)) + sample_graphs(spec, 1, 2, nodes=(20, 20))
+    cases = (sample_graphs(spec, 8, 0) + sample_graphs(spec, 2, 1, nodes=(1, 2))
+             + sample_graphs(spec, 1, 2, nodes=(20, 20)))
     try:
         for case in cases:
             outputs, rounds = model(gather_lists(spec, case))
@@ -67,8 +68,8 @@ def test_emitted_domain_skeleton_matches_reference(name: str) -> None:
 
 def test_cli_emit_writes_a_domain_skeleton(tmp_path: Path) -> None:
     out = tmp_path / "fw.py"
-    proc = subprocess.run([sys.executable, "-m", "dpdsl", "emit", str(SPECS_DIR / "floyd_warshall.dp"), "-o", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dpdsl", "emit", str(SPECS_DIR / "floyd_warshall.dp"), "-o",
+                           str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "class ViewVia(MessagePassing)" in text and "def transition_dist(dist, direct, via)" in text
