@@ -79,6 +79,28 @@ class Aggregator:
         out.scatter_reduce_(0, me, values, reduce=self.reduce, include_self=True)  # in place: one copy less
         return out > 0.5 if self.returns_bool else out
 
+    def aggregate_dense_pair(
+        self, values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
+        own: torch.Tensor, order: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A min (max) and its argmin (argmax) over the same block from one masked pass and one
+        ``min(dim)``: each bit for bit what ``aggregate_dense`` gives for this aggregator and for
+        ``argmin``/``argmax``, for bodies a spec reduces twice (Floyd-Warshall's ``parent``)."""
+        assert self.reduce in ("amin", "amax") and not self.selects and self.custom is None
+        if valid is not None and valid.shape != values.shape:
+            values = values.expand(broadcast_shape(values.shape, valid.shape))
+        values = values.to(torch.float64)
+        if values.shape[dim] == 0:
+            shape = values.shape[:dim] + values.shape[dim + 1:]
+            return (torch.full(shape, float(self.identity), dtype=torch.float64),
+                    own.to(torch.float64).expand(shape))
+        lo = self.reduce == "amin"
+        x = _masked(values, valid, math.inf if lo else -math.inf)
+        best, idx = x.min(dim) if lo else x.max(dim)
+        value = _dense_extreme(values, valid, dim, self.reduce, float(self.identity), order, pre=(x, best))
+        arg = _dense_arg_extreme(values, valid, dim, nbr, own, self.reduce, pre=(x, best, idx))
+        return value, arg
+
     @property
     def returns_bool(self) -> bool:
         return self.accepts == (BOOL,) and self.result(T_BOOL).kind == BOOL
@@ -161,7 +183,7 @@ def _masked(values: torch.Tensor, valid: torch.Tensor | None, fill: float) -> to
 
 
 def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
-                       own: torch.Tensor, reduce: str) -> torch.Tensor:
+                       own: torch.Tensor, reduce: str, pre: tuple | None = None) -> torch.Tensor:
     """``_arg_extreme`` on a block: the smallest ``nbr`` (``nbr`` ascends along ``dim``) among the
     messages equal to the extreme, ``own`` where none is (no message, or a NaN extreme). ``min(dim)``
     returns the first index of the extreme; where the extreme is the fill (+-inf) an absent message
@@ -171,8 +193,11 @@ def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: in
     if values.shape[dim] == 0:
         return own
     fill = math.inf if reduce == "amin" else -math.inf
-    x = _masked(values, valid, fill)
-    best, idx = x.min(dim) if reduce == "amin" else x.max(dim)
+    if pre is None:
+        x = _masked(values, valid, fill)
+        best, idx = x.min(dim) if reduce == "amin" else x.max(dim)
+    else:  # shared with the min/max of the same block (aggregate_dense_pair)
+        x, best, idx = pre
     ids = nbr.reshape(-1).to(torch.float64)
     out = torch.where(best.isnan(), own, ids.index_select(0, idx.reshape(-1)).view(idx.shape))
     if valid is None:
@@ -189,7 +214,7 @@ def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: in
 
 
 def _dense_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, reduce: str,
-                   identity: float, order: torch.Tensor | None = None) -> torch.Tensor:
+                   identity: float, order: torch.Tensor | None = None, pre: tuple | None = None) -> torch.Tensor:
     """min/max as the scatter folds them from the identity: a message replaces the running value only
     when strictly better, a NaN always does. So the result is the last NaN if there is one, else the
     identity if no message beats it, else the first message equal to the extreme — which differs in
@@ -197,10 +222,13 @@ def _dense_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, r
     and the NaN cells are looked at message by message (vectorised over those cells)."""
     lo = reduce == "amin"
     fill = math.inf if lo else -math.inf
-    x = _masked(values, valid, fill)
-    if x.shape[dim] == 0:
-        return torch.full(x.shape[:dim] + x.shape[dim + 1:], identity, dtype=torch.float64)
-    best = x.amin(dim) if lo else x.amax(dim)
+    if pre is None:
+        x = _masked(values, valid, fill)
+        if x.shape[dim] == 0:
+            return torch.full(x.shape[:dim] + x.shape[dim + 1:], identity, dtype=torch.float64)
+        best = x.amin(dim) if lo else x.amax(dim)
+    else:
+        x, best = pre
     beats = (best < identity) if lo else (best > identity)
     out = torch.where(beats | best.isnan(), best, identity)
     exact = (beats & (best == 0)) | best.isnan()

@@ -39,6 +39,7 @@ from dpdsl.domains.lower import (
 )
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import Fn, TorchEvaluator, constant_value
+from dpdsl.expr.unparse import unparse
 from dpdsl.registry import AGGREGATORS, broadcast_shape
 
 F64 = torch.float64
@@ -309,6 +310,10 @@ class DomainAgg:
         self.dense_reads = dense.reads
         self.margin = max((abs(off) for r in self.reads for _, off in r.index), default=0)
         self._blocks: tuple[Any, list[Block]] | None = None
+        # a min and an argmin of the same body (FW's parent) share one pass: ``_twin``
+        self.expr = e
+        self.twin_key = None if e.default is not None else (e.relation, e.nbr, e.me, unparse(e.body))
+        self._has_twin: tuple[Any, bool] | None = None
         self.agg_name = e.agg
         self.plan = RelationPlan(e.relation, e.nbr, e.me)
         self.default = None if e.default is None else DomainEvaluator(params).compile(e.default)
@@ -390,10 +395,38 @@ class DomainAgg:
             return torch.zeros(0, dtype=torch.bool if agg.returns_bool else F64)
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
+    def _twin(self, c: Any) -> tuple[Any, str] | None:
+        """The memo key shared with a twin (an argmin/argmax of the same body, relation and pivot, no
+        defaults, in the same output) if the spec has one; the min/max computes both in one pass."""
+        agg = AGGREGATORS[self.agg_name]
+        if self.twin_key is None or agg.custom is not None or agg.reduce not in ("amin", "amax"):
+            return None
+        if self._has_twin is None or self._has_twin[0] is not c.spec:
+            found = False
+            for o in c.spec.outputs.values():  # both in one output: evaluated together, once
+                inner = [a for a in A.walk(o.expr) if isinstance(a, A.Agg) and a.default is None]
+                keys = {(a.relation, a.nbr, a.me, unparse(a.body), AGGREGATORS[a.agg].selects,
+                         AGGREGATORS[a.agg].reduce) for a in inner}
+                found |= any(a is self.expr for a in inner) and (*self.twin_key, not agg.selects, agg.reduce) in keys
+            self._has_twin = (c.spec, found)
+        return (self.twin_key, agg.reduce) if self._has_twin[1] else None
+
+    def _memo_state(self, c: Any) -> tuple[torch.Tensor, ...]:
+        return tuple(c.state[r.name] for r in self.dense_reads if r.site == "tuple")
+
     def _dense_call(self, c: Any) -> torch.Tensor:
         """The aggregate block by block: the body on broadcast reads, reduced over k (block dim 2)."""
         lay: Layout = c.domain
         agg = AGGREGATORS[self.agg_name]
+        twin = self._twin(c)
+        memo: dict = lay.__dict__.setdefault("_twins", {})
+        if twin is not None and agg.selects and twin in memo:
+            ctx, states, arg = memo.pop(twin)
+            if ctx is c and len(states) == len(self._memo_state(c)) and all(
+                    a is b for a, b in zip(states, self._memo_state(c), strict=True)):
+                return arg
+        pair = twin is not None and not agg.selects
+        args = []
         if self._blocks is None or self._blocks[0] is not c:
             self._blocks = (c, dense_blocks(self.plan, c.spec, lay, limits.cap("chunk_messages")))
         tables: dict[str, torch.Tensor] = {}
@@ -422,7 +455,13 @@ class DomainAgg:
             values = values.expand(nb, R, K, J)  # a view; every target's messages, as the gather path has
             own = blk.coord(self.plan.pivot).squeeze(2)
             order = None if ranks is None else block_slice(ranks, ends, blk, self.margin)
-            out = agg.aggregate_dense(values, valid, 2, blk.coord(self.plan.bound), own, order).expand(nb, R, J)
+            if pair:
+                out, arg = agg.aggregate_dense_pair(values, valid, 2, blk.coord(self.plan.bound), own, order)
+                arg = arg.expand(nb, R, J)
+                args.append(arg.reshape(-1) if blk.target is None else arg[blk.target.expand(nb, R, J)])
+            else:
+                out = agg.aggregate_dense(values, valid, 2, blk.coord(self.plan.bound), own, order)
+            out = out.expand(nb, R, J)
             del values, reads  # free the block before the next one is allocated: malloc then reuses it
             tgt = None if blk.target is None else blk.target.expand(nb, R, J)
             out = out.reshape(-1) if tgt is None else out[tgt]
@@ -435,6 +474,8 @@ class DomainAgg:
             parts.append(out)
         if not parts:
             return torch.zeros(0, dtype=torch.bool if agg.returns_bool else F64)
+        if pair:
+            memo[twin] = (c, self._memo_state(c), args[0] if len(args) == 1 else torch.cat(args))
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def _edge_call(self, c: Any) -> torch.Tensor:
