@@ -414,17 +414,23 @@ class DomainAgg:
     def _memo_state(self, c: Any) -> tuple[torch.Tensor, ...]:
         return tuple(c.state[r.name] for r in self.dense_reads if r.site == "tuple")
 
+    def _memo_hit(self, c: Any, entry: tuple | None) -> torch.Tensor | None:
+        """The twin's argmin/argmax if it was computed in this run on the very state tensors read now."""
+        if entry is None:
+            return None
+        ctx, states, arg = entry
+        now = self._memo_state(c)
+        same = ctx is c and len(states) == len(now) and all(a is b for a, b in zip(states, now, strict=True))
+        return arg if same else None
+
     def _dense_call(self, c: Any) -> torch.Tensor:
         """The aggregate block by block: the body on broadcast reads, reduced over k (block dim 2)."""
         lay: Layout = c.domain
         agg = AGGREGATORS[self.agg_name]
         twin = self._twin(c)
         memo: dict = lay.__dict__.setdefault("_twins", {})
-        if twin is not None and agg.selects and twin in memo:
-            ctx, states, arg = memo.pop(twin)
-            if ctx is c and len(states) == len(self._memo_state(c)) and all(
-                    a is b for a, b in zip(states, self._memo_state(c), strict=True)):
-                return arg
+        if twin is not None and agg.selects and (hit := self._memo_hit(c, memo.pop(twin, None))) is not None:
+            return hit
         pair = twin is not None and not agg.selects
         args = []
         if self._blocks is None or self._blocks[0] is not c:
