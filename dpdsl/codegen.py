@@ -17,7 +17,6 @@ import math
 import re
 from dataclasses import dataclass
 
-from dpdsl.errors import UserError
 from dpdsl.expr import nodes as N
 from dpdsl.expr.source import SourceGen
 from dpdsl.expr.unparse import unparse
@@ -316,8 +315,7 @@ def _rounds_loop(spec: SpecIR, aggs: list[_Aggregate]) -> list[str]:
 def emit(spec: SpecIR) -> str:
     """Python source of the skeleton module for ``spec``."""
     if spec.domain.indexed:
-        raise UserError(f"{spec.filename}: dpdsl emit does not write skeletons for index domains "
-                        f"({spec.domain.kind}) yet; run the spec with dpdsl run (docs/architecture.md §12)")
+        return _emit_domain(spec)
     aggs = _aggregates(spec)
     parts: list[str] = []
     for a in aggs:
@@ -325,3 +323,160 @@ def emit(spec: SpecIR) -> str:
     parts += ["", "", *_transition_slot(spec), *_skeleton_class(spec, aggs)]
     body = "\n".join(parts) + "\n"
     return "\n".join(_header(spec, body)) + "\n" + body
+
+
+# --------------------------------------------------------------------------- index domains (§12)
+
+
+class _DomainSource(SourceGen):
+    """Expressions of an index-domain spec. In a message body the i-th indexed read is ``r<i>_j`` (the
+    value its gather list names for each message) and index variables and ``n`` are per message
+    (``k_j``); at tuple level a read gathers at the ids ``dpdsl.domains.engine.gather_lists`` gives."""
+
+    def __init__(self, params, size: str, names, aggs=None, body: bool = False) -> None:  # noqa: ANN001
+        super().__init__(params, size, names, aggs)
+        self.body, self.reads = body, 0
+
+    def visit_Index(self, e: N.Index) -> str:
+        if self.body:
+            self.reads += 1
+            return f"r{self.reads - 1}_j"
+        from dpdsl.domains.engine import read_key
+
+        return f"{e.name}[_at[{read_key(e)!r}]]"
+
+
+@dataclass(frozen=True)
+class _DomainAggregate:
+    """One aggregate of an index-domain spec: its ``MessagePassing`` over the gather lists."""
+
+    cls: str
+    attr: str
+    agg: N.Agg
+    doc: str
+    view: str = ""
+
+    def sources(self) -> list[str]:
+        """The states and inputs its body reads, in reading order, once each."""
+        return list(dict.fromkeys(x.name for x in N.walk(self.agg.body) if isinstance(x, N.Index)))
+
+    def call(self, default: str = "") -> str:
+        kw = "".join(f", {x}={x}" for x in self.sources())
+        return f"self.{self.attr}(_g[{self.attr!r}], _T{kw}{', default=' + default if default else ''})"
+
+
+def _domain_aggregates(spec: SpecIR) -> list[_DomainAggregate]:
+    from dpdsl.domains.engine import spec_aggregates
+
+    out = []
+    for key, a in spec_aggregates(spec):
+        view = key[len("view_"):] if key.startswith("view_") else ""
+        where = f"view {view} = " if view else f"in output {key[4:].rsplit('_', 1)[0]}: "
+        out.append(_DomainAggregate(_class_name("View" if view else "Output", key.split("_", 1)[1]), key, a,
+                                    where + unparse(a), view))
+    return out
+
+
+def _domain_message_class(spec: SpecIR, a: _DomainAggregate) -> list[str]:
+    """A ``MessagePassing`` whose source side is the messages themselves: message m reads
+    ``r<i> = source[g["reads"][i][m]]`` and goes to tuple ``g["target"][m]``."""
+    reg = AGGREGATORS[a.agg.agg]
+    body_gen = _DomainSource(spec.param_values, _MESSAGE_SIZE, {v: f"{v}_j" for v in (*spec.domain.vars, "n")},
+                             body=True)
+    if a.agg.nbr:
+        body_gen.names[a.agg.nbr] = f"{a.agg.nbr}_j"
+    body = body_gen.visit(a.agg.body)
+    reads = [x.name for x in N.walk(a.agg.body) if isinstance(x, N.Index)]
+    if a.agg.body.type is not None and a.agg.body.type.kind == BOOL:
+        body = f"({body}).to(torch.float64)"
+    used = sorted({v for v in (*spec.domain.vars, "n", a.agg.nbr) if v and re.search(rf"\b{v}_j\b", body)})
+    sig = ", ".join(["self", "g", "num_tuples", *a.sources(), *(["default"] if a.agg.default is not None else [])])
+    kw = [f"r{i}={name}[g['reads'][{i}]]" for i, name in enumerate(reads)]
+    kw += [f"{v}=g['n']" if v == "n" else f"{v}=g['vars'][{v!r}]" for v in used]
+    lines = [f"class {a.cls}(MessagePassing):", f"    {_doc(a.doc)}", ""]
+    pyg = reg.pyg_aggr is not None and reg.custom is None
+    if pyg:
+        lines += [f"    IDENTITY = {_identity_source(reg.identity)}  # an empty target (dpdsl.registry: {reg.name})",
+                  "", "    def __init__(self) -> None:",
+                  f'        super().__init__(aggr="{reg.pyg_aggr}", flow="source_to_target", node_dim=0)']
+    else:
+        kw += ["bound=g['bound']", "own=g['own']"]
+        lines += [f'    AGG = AGGREGATORS["{reg.name}"]  # no PyG aggr for this one: use dpdsl\'s registry', "",
+                  "    def __init__(self) -> None:",
+                  '        super().__init__(aggr=None, flow="source_to_target", node_dim=0)']
+    lines += ["", f"    def forward({sig}):",
+              "        edge_index = torch.stack([torch.arange(g['target'].shape[0]), g['target']])",
+              f"        out = self.propagate(edge_index, size=(edge_index.shape[1], num_tuples), {', '.join(kw)})"]
+    if pyg:
+        lines.append("        out = _fill_empty(out, edge_index, num_tuples, self.IDENTITY)")
+    if a.agg.default is not None:
+        lines += ["        empty = torch.bincount(g['target'], minlength=num_tuples) == 0",
+                  "        out = torch.where(empty, default.to(out.dtype), out)"]
+    lines.append(f"        return {'out > 0.5' if pyg and reg.returns_bool else 'out'}")
+    if not pyg:
+        lines += ["", "    def aggregate(self, inputs, index, dim_size, bound_j, own):",
+                  "        return self.AGG.aggregate(inputs, index, bound_j, dim_size, own=own)"]
+    params = ", ".join([*(f"r{i}_j" for i in range(len(reads))), *(f"{v}_j" for v in used), "edge_index_j"])
+    return lines + ["", f"    def message(self, {params}):", f"        return {body}"]
+
+
+def _emit_domain(spec: SpecIR) -> str:
+    """The skeleton of an index-domain spec: the same rounds as a node spec's, over tuples, with one
+    ``MessagePassing`` per aggregate over the lowered gather lists (``gather_lists``)."""
+    aggs = _domain_aggregates(spec)
+    parts: list[str] = []
+    for a in aggs:
+        parts += ["", "", *_domain_message_class(spec, a)]
+    parts += ["", "", *_transition_slot(spec), *_domain_skeleton(spec, aggs)]
+    body = "\n".join(parts) + "\n"
+    head = _header(spec, body)
+    doc = (f"Skeleton of `{spec.name}` on the {spec.domain.kind} domain, generated by dpdsl from {spec.filename} "
+           f"(sha256 {spec.hash[:16]}).\n\n"
+           "It runs on the lowered tuples: `Skeleton()(dpdsl.domains.engine.gather_lists(spec, instance))`.\n"
+           "Each aggregate is a MessagePassing whose messages are the gather lists' entries: message m\n"
+           "reads its body's i-th read at `g['reads'][i][m]` and goes to tuple `g['target'][m]`, reduced\n"
+           "by the aggregator (identity, or the declared default, where a tuple gets none). The unknown\n"
+           "transitions are the slot: pass `transitions={field: fn}` (keyword arguments: UNKNOWN_ARGS).\n"
+           "Outputs are per tuple (`layout.unflatten` of the gather lists' layout gives the tables).\n")
+    head[0] = _doc(doc)
+    return "\n".join(head) + "\n" + body
+
+
+def _domain_skeleton(spec: SpecIR, aggs: list[_DomainAggregate]) -> list[str]:
+    env = {x: x for x in [*spec.states, *spec.domain.vars, "n", *spec.domain.inputs, *spec.node_inputs,
+                          *spec.edge_inputs]}
+    src = _DomainSource(spec.param_values, "_T", env)
+    defaults = {a.attr: _DomainSource(spec.param_values, "_T", env).visit(a.agg.default)
+                for a in aggs if a.agg.default is not None}
+
+    class _Call:  # what the node spec's rounds loop reads of an aggregate
+        def __init__(self, a: _DomainAggregate) -> None:
+            self.view, self._src = a.view, a.call(defaults.get(a.attr, ""))
+
+        def call(self) -> str:
+            return self._src
+
+    calls = [_Call(a) for a in aggs]
+    inputs = [*spec.domain.inputs, *spec.node_inputs, *spec.edge_inputs]
+    outputs = _DomainSource(spec.param_values, "_T", env | {v: v for v in spec.views},
+                            {id(a.agg): a.call(defaults.get(a.attr, "")) for a in aggs if not a.view})
+    lines = [
+        "class Skeleton(torch.nn.Module):",
+        f"    {_doc(f'The DP `{spec.name}` as a GNN over its lowered tuples: init, rounds, outputs.')}",
+        "", "    def __init__(self, transitions=None):", "        super().__init__()",
+        *[f"        self.{a.attr} = {a.cls}()" for a in aggs],
+        "        self.transitions = {", *[f"            {k!r}: transition_{k}," for k in spec.states], "        }",
+        "        self.transitions.update(transitions or {})", "",
+        "    def forward(self, lowered):",
+        '        """Run the DP on lowered tuples. Returns (outputs per tuple, rounds until the fixpoint or cap)."""',
+        "        _T, _at, _g = lowered['num_tuples'], lowered['at'], lowered['aggs']",
+        *[f"        {v} = lowered['builtins'][{v!r}]" for v in (*spec.domain.vars, "n")],
+        *[f"        {x} = lowered['inputs'][{x!r}]" for x in inputs],
+        *[f"        {k} = ({src.visit(st.init)}){_cast(st.type.kind)}" for k, st in spec.states.items()],
+        f"        _cap = _round_cap({_bare(src.visit(spec.rounds.expr))})",
+        *_rounds_loop(spec, calls),  # type: ignore[arg-type]
+        *[f"        {a.view} = {a.call()}" for a in calls if a.view],
+        "        outputs = {", *[f"            {name!r}: {outputs.visit(o.expr)}," for name, o in spec.outputs.items()],
+        "        }", "        return outputs, _rounds",
+    ]
+    return lines

@@ -80,9 +80,71 @@ class Aggregator:
         out.scatter_reduce_(0, me, values, reduce=self.reduce, include_self=True)  # in place: one copy less
         return out > 0.5 if self.returns_bool else out
 
+    def aggregate_dense_pair(
+        self, values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
+        own: torch.Tensor, order: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A min (max) and its argmin (argmax) over the same block from one masked pass and one
+        ``min(dim)``: each bit for bit what ``aggregate_dense`` gives for this aggregator and for
+        ``argmin``/``argmax``, for bodies a spec reduces twice (Floyd-Warshall's ``parent``)."""
+        assert self.reduce in ("amin", "amax") and not self.selects and self.custom is None
+        if valid is not None and valid.shape != values.shape:
+            values = values.expand(broadcast_shape(values.shape, valid.shape))
+        values = values.to(torch.float64)
+        if values.shape[dim] == 0:
+            shape = values.shape[:dim] + values.shape[dim + 1:]
+            return (torch.full(shape, float(self.identity), dtype=torch.float64),
+                    own.to(torch.float64).expand(shape))
+        lo = self.reduce == "amin"
+        x = _masked(values, valid, math.inf if lo else -math.inf)
+        best, idx = x.min(dim) if lo else x.max(dim)
+        value = _dense_extreme(values, valid, dim, self.reduce, float(self.identity), order, pre=(x, best))
+        arg = _dense_arg_extreme(values, valid, dim, nbr, own, self.reduce, pre=(x, best, idx))
+        return value, arg
+
     @property
     def returns_bool(self) -> bool:
         return self.accepts == (BOOL,) and self.result(T_BOOL).kind == BOOL
+
+    @property
+    def order_free(self) -> bool:
+        """Whether the result depends on the messages' order only through which of equal extremes
+        comes first (min/max, argmin/argmax, or/and), not through a fold (sum, prod, mean)."""
+        return self.custom is None and (self.selects or self.reduce in ("amin", "amax"))
+
+    @property
+    def dense(self) -> bool:
+        """Whether :meth:`aggregate_dense` can reduce it (every built-in; not a ``custom`` plugin)."""
+        return self.custom is None and (self.selects or self.reduce in ("amin", "amax", "sum", "prod", "mean"))
+
+    def aggregate_dense(
+        self, values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
+        own: torch.Tensor, order: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``aggregate`` over a dense block: the messages of a target lie along ``dim`` (those where
+        ``valid`` is false do not exist), in the order ``aggregate`` would see them; bit for bit the
+        scatter's result (docs/architecture.md §12 says how: sums fold in that order, min/max keep the
+        scatter's first zero and last NaN). ``nbr`` is the bound variable along ``dim``, ``own`` the
+        result-shaped ids for argmin/argmax. ``order`` (broadcastable), if given, is each message's rank in
+        the scatter's order when that is not its position along ``dim``; only min/max/argmin/argmax/
+        or/and, whose result does not depend on the order beyond those ranks, accept it."""
+        if order is not None and not self.order_free:
+            raise ValueError(f"'{self.name}' folds in message order; its block must be in that order")
+        if valid is not None and valid.shape != values.shape:
+            values = values.expand(broadcast_shape(values.shape, valid.shape))
+        if self.selects:
+            return _dense_arg_extreme(values.to(torch.float64), valid, dim, nbr, own, self.reduce)
+        if values.dtype == torch.bool and self.returns_bool and self.reduce in ("amin", "amax"):
+            ident = bool(self.identity)
+            x = values if valid is None else torch.where(valid, values, ident)
+            hit = x.all(dim) if self.reduce == "amin" else x.any(dim)
+            return hit & ident if self.reduce == "amin" else hit | ident
+        values = values.to(torch.float64)
+        if self.reduce in ("amin", "amax"):
+            out = _dense_extreme(values, valid, dim, self.reduce, float(self.identity), order)
+        else:
+            out = _dense_fold(values, valid, dim, self.reduce, float(self.identity))
+        return out > 0.5 if self.returns_bool else out
 
 
 def _arg_extreme(
@@ -101,6 +163,111 @@ def _arg_extreme(
     arg = arg.scatter_reduce(0, me, cand, reduce="amin", include_self=True)
     own = torch.arange(num_nodes, dtype=torch.float64) if own is None else own.to(torch.float64)
     return torch.where(arg < none, arg, own)
+
+
+def broadcast_shape(a: tuple[int, ...] | torch.Size, b: tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    """``torch.broadcast_shapes`` for two shapes of equal rank, in plain Python (torch's goes through
+    symbolic-shape guards: 0.2 ms a call, once per dense block)."""
+    return tuple(y if x == 1 else x for x, y in zip(a, b, strict=True))
+
+
+def _masked(values: torch.Tensor, valid: torch.Tensor | None, fill: float) -> torch.Tensor:
+    """``where(valid, values, fill)`` for float64, as bit operations (``(bits & keep) | fill_bits``
+    with ``keep``/``fill_bits`` at ``valid``'s broadcast shape): exact bits, and ~3x faster than
+    torch's CPU ``where`` on float64, which is the dense blocks' hot path for masked relations."""
+    if valid is None:
+        return values
+    keep = valid.to(torch.int64).neg_()  # all ones where the message exists
+    bits = torch.tensor(fill, dtype=torch.float64).view(torch.int64)
+    fill_bits = (~keep) & bits
+    out = values.view(torch.int64) & keep
+    return out.bitwise_or_(fill_bits).view(torch.float64)
+
+
+def _dense_arg_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, nbr: torch.Tensor,
+                       own: torch.Tensor, reduce: str, pre: tuple | None = None) -> torch.Tensor:
+    """``_arg_extreme`` on a block: the smallest ``nbr`` (``nbr`` ascends along ``dim``) among the
+    messages equal to the extreme, ``own`` where none is (no message, or a NaN extreme). ``min(dim)``
+    returns the first index of the extreme; where the extreme is the fill (+-inf) an absent message
+    could be that first one, so those cells look up the first existing message instead."""
+    shape = values.shape[:dim] + values.shape[dim + 1:]
+    own = own.to(torch.float64).expand(shape)
+    if values.shape[dim] == 0:
+        return own
+    fill = math.inf if reduce == "amin" else -math.inf
+    if pre is None:
+        x = _masked(values, valid, fill)
+        best, idx = x.min(dim) if reduce == "amin" else x.max(dim)
+    else:  # shared with the min/max of the same block (aggregate_dense_pair)
+        x, best, idx = pre
+    ids = nbr.reshape(-1).to(torch.float64)
+    out = torch.where(best.isnan(), own, ids.index_select(0, idx.reshape(-1)).view(idx.shape))
+    if valid is None:
+        return out
+    edge = best == fill
+    if bool(edge.any()):
+        cells = edge.nonzero(as_tuple=True)
+        exists = valid.expand(values.shape).movedim(dim, -1)[cells]
+        k = exists.shape[-1]
+        first = torch.where(exists, torch.arange(k), k).amin(-1)
+        pick = torch.where(first < k, ids.index_select(0, first.clamp(max=k - 1)), own[cells])
+        out = out.index_put(cells, pick)
+    return out
+
+
+def _dense_extreme(values: torch.Tensor, valid: torch.Tensor | None, dim: int, reduce: str,
+                   identity: float, order: torch.Tensor | None = None, pre: tuple | None = None) -> torch.Tensor:
+    """min/max as the scatter folds them from the identity: a message replaces the running value only
+    when strictly better, a NaN always does. So the result is the last NaN if there is one, else the
+    identity if no message beats it, else the first message equal to the extreme — which differs in
+    bits from any other equal message only when the extreme is a zero (its sign), so only those cells
+    and the NaN cells are looked at message by message (vectorised over those cells)."""
+    lo = reduce == "amin"
+    fill = math.inf if lo else -math.inf
+    if pre is None:
+        x = _masked(values, valid, fill)
+        if x.shape[dim] == 0:
+            return torch.full(x.shape[:dim] + x.shape[dim + 1:], identity, dtype=torch.float64)
+        best = x.amin(dim) if lo else x.amax(dim)
+    else:
+        x, best = pre
+    beats = (best < identity) if lo else (best > identity)
+    out = torch.where(beats | best.isnan(), best, identity)
+    exact = (beats & (best == 0)) | best.isnan()
+    if bool(exact.any()):
+        cells = exact.nonzero(as_tuple=True)
+        msgs = x.movedim(dim, -1)[cells]  # [cells, messages]
+        if order is None:
+            rank = torch.arange(msgs.shape[-1]).expand(msgs.shape)
+        else:
+            rank = order.expand(x.shape).movedim(dim, -1)[cells]
+        big = torch.iinfo(torch.long).max
+        last_nan = torch.where(msgs.isnan(), rank, -1).amax(-1, keepdim=True)
+        first_zero = torch.where(msgs == 0, rank, big).amin(-1, keepdim=True)
+        at = torch.where(last_nan >= 0, rank == last_nan, rank == first_zero).to(torch.int8).argmax(-1)
+        out = out.index_put(cells, msgs.gather(-1, at[:, None])[:, 0])
+    return out
+
+
+def _dense_fold(values: torch.Tensor, valid: torch.Tensor | None, dim: int, reduce: str,
+                identity: float) -> torch.Tensor:
+    """sum/prod/mean as the scatter (``index_add_`` for mean) folds them: in message order from the
+    identity. ``cumsum``/``cumprod`` fold sequentially from 0/1 on CPU, so their last entry is the
+    scatter's sum bit for bit; absent messages add +0.0 (a running sum from +0.0 is never -0.0, so that
+    is exact) or multiply by 1.0."""
+    unit = 1.0 if reduce == "prod" else 0.0
+    x = _masked(values, valid, unit)
+    if reduce != "mean" and identity != unit:  # a plugin's identity: it is the fold's first term
+        x = torch.cat([torch.full_like(x.narrow(dim, 0, 1), identity), x], dim)
+    if x.shape[dim] == 0:
+        tot = torch.full(x.shape[:dim] + x.shape[dim + 1:], unit, dtype=torch.float64)
+    else:
+        tot = (x.cumprod(dim) if reduce == "prod" else x.cumsum(dim)).select(dim, -1)
+    if reduce != "mean":
+        return tot
+    n = values.shape[dim] if valid is None else valid.expand(values.shape).sum(dim)
+    cnt = torch.as_tensor(n, dtype=torch.float64).expand(tot.shape)
+    return torch.where(cnt > 0, tot / cnt.clamp(min=1), torch.as_tensor(identity, dtype=torch.float64))
 
 
 def _same(t: Type) -> Type:

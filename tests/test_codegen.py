@@ -29,7 +29,7 @@ from dpdsl.registry import FUNCTIONS
 from dpdsl.sampling import sample_graphs
 from dpdsl.tolerances import exact_equal
 
-# emit covers node specs; index domains (§12) are refused with a UserError (test_domains)
+# node specs here; index-domain skeletons (§12) are tested in test_emit_domains
 SPECS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "specs").glob("*.dp")
                if "\ndomain " not in p.read_text())
 CONSTANTS = {"GRAPH_KIND", "NODE_INPUTS", "EDGE_INPUTS", "STATES", "UNKNOWN_ARGS"}
