@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from dpdsl.execute import run_reference
 from dpdsl.domains.units import batch_any, unit_graph
+from dpdsl.execute import run_reference
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs

@@ -37,7 +37,7 @@ OVERRIDES: dict[str, dict] = {name: REAL_VALUED for name in
 # Index-domain specs (issue 10, docs/architecture.md §12): tuples instead of nodes, so a smaller net and
 # fewer instances per epoch (a split relation sends n messages into each of n^2 tuples); see
 # teachers/README.md for the per-spec recipes
-DOMAIN = {"epochs": 8, "samples": 300, "lr": 3e-3, "batch_size": 32, "hidden": 64}
+DOMAIN = {"epochs": 4, "samples": 200, "lr": 3e-3, "batch_size": 8, "hidden": 64, "value_weight": 1.0}
 DOMAIN_OVERRIDES: dict[str, dict] = {}
 # evaluation: (label, size multiplier, graphs); None = the spec's own sample sizes
 EVALS = (("1x", None, 200), ("4x", 4, 50), ("16x", 16, 10))

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from dpdsl.distill.probes import fit_ridge
-from dpdsl.errors import UserError
 from dpdsl.domains.units import batch_any
+from dpdsl.errors import UserError
 from dpdsl.execute import compiler_for, compute_views, evaluate, local_args, make_context
 from dpdsl.features import FeatureSet, evaluate_features
 from dpdsl.frontend import ast as A

@@ -50,6 +50,8 @@ from dpdsl.teachers.contract import TeacherOutput
 
 MESSAGES_PER_CHUNK = 1 << 15
 """Messages per chunk of a teacher aggregation (x the hidden width in float32: 16 MiB at width 128)."""
+SELECT_RTOL = 1e-4
+"""A candidate "holds" a target value within this relative error (float32 features of float64 values)."""
 VECTOR_REDUCE = {"amin": "amin", "amax": "amax", "sum": "sum", "mean": "mean", "prod": "sum"}
 
 
@@ -174,13 +176,32 @@ def _reduce(m: torch.Tensor, me: torch.Tensor, k: int, reduce: str) -> torch.Ten
 class SelectHead(NumericHead):
     """``NumericHead`` that, once trained, *takes* its best candidate instead of the softmax blend: the
     decoded value is then one candidate exactly (the exact min-plus channel, an own value...), so
-    free-running rounds do not drift by blending; training keeps the differentiable blend."""
+    free-running rounds do not drift by blending; training keeps the differentiable blend. Real fields
+    only: an int field is rounded anyway, and its soft blends (``diag + 1`` from a channel and a mix)
+    are what it learns."""
+
+    def selection_loss(self, x: torch.Tensor, cand: torch.Tensor, target: torch.Tensor, f: FieldSpec) -> torch.Tensor:
+        """Cross-entropy of the selection towards the candidates that hold the target value (finite
+        targets with such a candidate): the direct signal the hard selection needs."""
+        cands = torch.cat([cand, self.mix(cand)], 1).detach().to(torch.float64) * f.scale
+        y = target.to(torch.float64)
+        hit = (cands - y[:, None]).abs() <= SELECT_RTOL * y.abs().clamp(min=1.0)[:, None]
+        rows = torch.isfinite(y) & hit.any(1)
+        if not bool(rows.any()):
+            return torch.zeros(())
+        logits = self.select(x[rows])
+        good = torch.where(hit[rows], logits, torch.full_like(logits, -torch.inf))
+        return (torch.logsumexp(logits, 1) - torch.logsumexp(good, 1)).mean()
 
     def forward(self, x: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
         if self.training:
             return super().forward(x, cand)
         cands = torch.cat([cand, self.mix(cand)], 1)
-        value = cands.gather(1, self.select(x).argmax(1, keepdim=True))
+        probs = self.select(x).softmax(1)
+        # the value with the most probability mass (candidates holding the same value pool theirs)
+        same = (cands[:, :, None] - cands[:, None, :]).abs() <= SELECT_RTOL * cands.abs().clamp(min=1.0)[:, :, None]
+        mass = (same * probs[:, None, :]).sum(2)
+        value = cands.gather(1, mass.argmax(1, keepdim=True))
         return torch.cat([self.cls(x), value], 1)
 
 
@@ -230,7 +251,8 @@ class DomainAlignedNet(nn.Module):
         d_cand = len(cols) + len(vcols)
         d_head = hd if lin else hd + d_agg + d_raw
         self.heads = nn.ModuleDict({
-            f.name: SelectHead(d_head, hd, d_cand, linear=lin) if f.kind in ("int", "real")
+            f.name: SelectHead(d_head, hd, d_cand, linear=lin) if f.kind == "real"
+            else NumericHead(d_head, hd, d_cand, linear=lin) if f.kind == "int"
             else nn.Linear(d_head, f.head_width) if lin else ResidualMLP(d_head, hd, f.head_width)
             for f in self.state_fields
         })
@@ -244,9 +266,10 @@ class DomainAlignedNet(nn.Module):
     def encode(self, p: DomainPrepared, state_x: torch.Tensor) -> torch.Tensor:
         return self._bound(self.encoder(self.raw(p, state_x)))
 
-    def step(self, p: DomainPrepared, state_x: torch.Tensor, z: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Encode the state, pass one message per view, update, decode: (embedding, head outputs)."""
+    def step(self, p: DomainPrepared, state_x: torch.Tensor, z: torch.Tensor | None = None,
+             aux: dict | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Encode the state, pass one message per view, update, decode: (embedding, head outputs);
+        ``aux`` (training) receives each selecting head's (input, candidates)."""
         raw = self.raw(p, state_x)
         if z is None:
             z = self._bound(self.encoder(raw))
@@ -260,7 +283,9 @@ class DomainAlignedNet(nn.Module):
         out = {}
         for f in self.state_fields:
             head = self.heads[f.name]
-            out[f.name] = head(head_in, cand) if isinstance(head, SelectHead) else head(head_in)
+            out[f.name] = head(head_in, cand) if isinstance(head, NumericHead) else head(head_in)
+            if aux is not None and isinstance(head, SelectHead):
+                aux[f.name] = (head_in, cand)
         return h, out
 
 
@@ -317,11 +342,15 @@ def training_loss(teacher, items: list[TrainItem], chunk: list[tuple[int, int]],
     sx = torch.cat([it.traj_x[-1] if t == -1 else it.traj_x[t - 1] for t, it in pairs])
     if cfg.noise > 0:
         sx = _noisy(sx, net, cfg.noise, gen)  # type: ignore[arg-type]
-    _, out = net.step(p, sx)
+    aux: dict = {}
+    _, out = net.step(p, sx, aux=aux)
     nxt = [it.traj[-1] if t == -1 else it.traj[t] for t, it in pairs]
     target = cat_states(nxt, [f.name for f in net.state_fields])
-    return sum(head_loss(out[f.name], target[f.name], f, cfg.value_weight)  # type: ignore[return-value]
-               for f in net.state_fields)
+    loss = sum(head_loss(out[f.name], target[f.name], f, cfg.value_weight) for f in net.state_fields)
+    for f in net.state_fields:
+        if f.name in aux:
+            loss = loss + net.heads[f.name].selection_loss(*aux[f.name], target[f.name], f)
+    return loss  # type: ignore[return-value]
 
 
 def reference_runs(spec: SpecIR, instances: list) -> list:

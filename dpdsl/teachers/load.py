@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
+from dpdsl.domains.units import batch_any
 from dpdsl.errors import CheckpointError, UserError
 from dpdsl.exits import first_line
-from dpdsl.domains.units import batch_any
 from dpdsl.ir import SpecIR
 from dpdsl.teachers.contract import Teacher, TeacherOutput, fixed_instances
 

@@ -67,10 +67,12 @@ def _build_config(spec: SpecIR, cfg: TeacherConfig, graphs: list[Graph], runs: l
     edge = [make_field(name, i.type, [g.edge[name] for g in graphs], iv) for name, i in spec.edge_inputs.items()]
     pos = [make_field(name, i.type, [g.inputs[name] for g in graphs], iv) for name, i in spec.domain.inputs.items()]
     outs = [make_field(name, o.type, [r.outputs[name] for r in runs]) for name, o in spec.outputs.items()]
-    if cfg.linear_channels:  # one scale for every number: affine DP steps (dist[u] + w) stay unit coefficients
-        big = max([f.scale for f in states + node + edge if f.kind in ("int", "real")], default=1.0)
-        states, node, edge = ([replace(f, scale=big) if f.kind in ("int", "real") else f for f in fs]
-                              for fs in (states, node, edge))
+    if cfg.linear_channels or spec.domain.indexed:
+        # one scale for every number: affine DP steps (dist[u] + w) stay unit coefficients, and the domain
+        # teacher's exact channel (the sum of a message's read values) is in the states' units
+        big = max([f.scale for f in states + node + edge + pos if f.kind in ("int", "real")], default=1.0)
+        states, node, edge, pos = ([replace(f, scale=big) if f.kind in ("int", "real") else f for f in fs]
+                                   for fs in (states, node, edge, pos))
     domain = {} if not spec.domain.indexed else {
         "pos_fields": [f.to_json() for f in pos], "domain_views": aligned_domain.view_plans(spec),
         "domain_arity": len(spec.domain.vars)}
