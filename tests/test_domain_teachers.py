@@ -117,3 +117,77 @@ def test_interval_split_aggregation_drops_reads_outside_the_domain(cap: int) -> 
             if not srcs:
                 want[-1] = 1.0  # the empty flag
             assert torch.allclose(got[t], want, atol=1e-5), (i, j)
+
+
+# --- shipped teacher -> student, against the textbook algorithms (tests/test_domains.py's oracles) ----
+
+QUICK = dict(samples=16, verify_scales=(1, 4), verify_graphs=(8, 2), max_samples=6000)
+"""A small compile: the student is then checked here against the oracles at the training size and 64."""
+
+
+def _shipped(name: str) -> Path:
+    p = ROOT / "teachers" / f"{name}.safetensors"
+    if not p.exists():
+        pytest.skip(f"no shipped teacher {p.name}")
+    return p
+
+
+def _compile(name: str):
+    from dpdsl.distill.pipeline import CompileConfig, compile_student
+    from dpdsl.teachers.checkpoint import load_teacher
+
+    spec = _spec(name)
+    path = _shipped(name)
+    res = compile_student(spec, load_teacher(path, spec), CompileConfig(seed=0, **QUICK), teacher_path=str(path))
+    assert res.faithful, (res.problems, res.student.rules())
+    return spec, res.student
+
+
+def test_shipped_floyd_warshall_teacher_gives_an_exact_student() -> None:
+    from scipy.sparse.csgraph import shortest_path
+    from test_domains import adjacency, clrs_floyd_warshall, weighted_graph
+
+    spec, student = _compile("floyd_warshall")
+    rng = np.random.default_rng(7)
+    cases = [weighted_graph(rng, int(n), p, True, True) for n, p in [(1, 1.0), (5, 0.0), (9, 0.5), (16, 0.2),
+                                                                      (40, 0.1), (64, 0.5)]]
+    res = student.run(cases)
+    for b, g in enumerate(cases):
+        A = adjacency(g)
+        dist = shortest_path(np.where(A > 0, A, 0), method="FW", directed=True)
+        np.testing.assert_allclose(res.layout.unflatten(res.outputs["dist"], b).numpy(), dist, rtol=1e-12)
+        np.testing.assert_array_equal(res.layout.unflatten(res.outputs["parent"], b).numpy(),
+                                      clrs_floyd_warshall(A), err_msg=f"instance {b}")
+
+
+def test_shipped_lcs_length_teacher_gives_an_exact_student() -> None:
+    from test_domains import clrs_lcs_length, seq
+
+    spec, student = _compile("lcs_length")
+    rng = np.random.default_rng(8)
+    cases = [seq(a=[0], b=[1]), seq(a=[2, 2, 2], b=[2])]
+    cases += [seq(a=rng.integers(0, 4, t - t // 2), b=rng.integers(0, 4, t // 2)) for t in (9, 16, 33, 64, 128)]
+    res = student.run(cases)
+    for k, inst in enumerate(cases):
+        c, arrow = clrs_lcs_length(inst.inputs["a"].numpy(), inst.inputs["b"].numpy())
+        np.testing.assert_array_equal(res.layout.unflatten(res.outputs["c"], k).numpy(), c, err_msg=f"{k}")
+        np.testing.assert_array_equal(res.layout.unflatten(res.outputs["arrow"], k).numpy(), arrow, err_msg=f"{k}")
+
+
+SLOW = ["transitive_closure", "edit_distance", "matrix_chain_order", "optimal_bst", "max_subarray", "minimum"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SLOW)
+def test_other_shipped_domain_teachers_give_exact_students(name: str) -> None:
+    """The student equals the reference executor (itself held to the oracles in test_domains) at 64."""
+    from dpdsl.domains.units import batch_any
+    from dpdsl.evaluate import score_outputs
+    from dpdsl.execute import run_reference
+    from dpdsl.sampling import sample_graphs
+
+    spec, student = _compile(name)
+    gs = sample_graphs(spec, 4, 11, nodes=(64, 64))
+    b = batch_any(gs)
+    s = score_outputs(spec, student.run(b).outputs, run_reference(spec, b).outputs, b)
+    assert s["node_exact"] == 1.0, (s["per_output"], student.rules())
