@@ -45,6 +45,10 @@ DOMAIN_OVERRIDES: dict[str, dict] = {
     # 4 epochs x 200 graphs reached 98.3 % per pair but kept a stale dist in ~2 % of later rounds, which
     # taught a default compile (256 graphs) a wrong tree; a longer schedule
     "floyd_warshall": {"epochs": 10, "samples": 300},
+    # short sequences are cheap: a longer schedule for the real-valued sequence and interval specs
+    "max_subarray": {"epochs": 20, "samples": 400},
+    "matrix_chain_order": {"epochs": 15, "samples": 400},
+    "optimal_bst": {"epochs": 20, "samples": 400},
 }
 # evaluation: (label, size multiplier, graphs); None = the spec's own sample sizes
 EVALS = (("1x", None, 200), ("4x", 4, 50), ("16x", 16, 10))

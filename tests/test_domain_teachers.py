@@ -121,7 +121,7 @@ def test_interval_split_aggregation_drops_reads_outside_the_domain(cap: int) -> 
 
 # --- shipped teacher -> student, against the textbook algorithms (tests/test_domains.py's oracles) ----
 
-QUICK = dict(samples=16, verify_scales=(1, 4), verify_graphs=(8, 2), max_samples=6000)
+QUICK = dict(samples=16, verify_scales=(1,), verify_graphs=(8,), max_samples=6000)
 """A small compile: the student is then checked here against the oracles at the training size and 64."""
 
 

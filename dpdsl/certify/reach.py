@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import torch
 
 from dpdsl.certify.encode import show, torch_eval
+from dpdsl.domains.units import batch_any
 from dpdsl.execute import run_reference
 from dpdsl.expr import nodes as N
-from dpdsl.domains.units import batch_any
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 
