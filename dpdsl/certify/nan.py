@@ -35,7 +35,7 @@ def _index_type(spec: SpecIR, e: N.Index) -> Type:
         return spec.states[e.name].type
     if e.kind == "view":
         return spec.views[e.name].type
-    return {**spec.node_inputs, **spec.edge_inputs}[e.name].type
+    return {**spec.node_inputs, **spec.edge_inputs, **spec.domain.inputs}[e.name].type  # per-position inputs: §12
 
 
 def _encode(spec: SpecIR, e: N.Expr, nan: dict[str, str], local: bool, field: str | None = None):
