@@ -10,13 +10,10 @@ it cannot certify a student.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 from dpdsl import exits
-from dpdsl.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,19 +41,29 @@ def _add_trust_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one ``_add_<command>`` per subcommand, in the order ``dpdsl --help`` lists them."""
     ap = _Parser(prog="dpdsl", description="Compile DP specs into DP-aligned GNN students.",
                  epilog=exits.HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_plugin_flag(ap)
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    for add in (_add_check, _add_emit, _add_run, _add_teacher, _add_compile, _add_verify, _add_export, _add_eval):
+        add(sub)
+    return ap
 
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="parse and check a spec; print its summary")
     p.add_argument("spec")
 
+
+def _add_emit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("emit", help="write the torch-geometric skeleton of a spec as Python source")
     p.add_argument("spec")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
 
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a spec's reference DP, or a compiled student directory")
     p.add_argument("target", help="a .dp spec (reference executor) or a student directory")
     src = p.add_mutually_exclusive_group(required=True)
@@ -74,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spark-master", default="local[2]", metavar="URL", help="Spark master (default local[2])")
     _add_allow_modified(p)
 
+
+def _add_teacher(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("teacher", help="train or evaluate teachers").add_subparsers(
         dest="tcmd", required=True, parser_class=_Parser)
     p = t.add_parser("train", help="train a teacher on a spec's reference trajectories")
@@ -101,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     _add_trust_flags(p)
 
+
+def _add_compile(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compile", help="distil a teacher into a decision-tree student")
     p.add_argument("spec")
     p.add_argument("--teacher", required=True)
@@ -124,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_trust_flags(p)
 
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="prove a compiled student equal to its spec's reference (z3)")
     p.add_argument("student", help="a student directory (from dpdsl compile)")
     p.add_argument("--spec", default=None,
@@ -132,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-search", action="store_true",
                    help="skip the invariant and simplest-rule searches (proofs only)")
 
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a compiled student as a model another runtime runs (ONNX)")
     p.add_argument("student", help="a student directory (from dpdsl compile)")
     p.add_argument("--format", choices=["onnx"], default="onnx")
@@ -139,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     _add_allow_modified(p)
 
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="accuracy of a student against the reference executor per size")
     p.add_argument("student")
     p.add_argument("--sizes", default="16,64,256,1024")
@@ -149,7 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_allow_modified(p)
     _add_trust_flags(p)
-    return ap
 
 
 def _print_check(spec) -> None:
@@ -176,124 +192,6 @@ def _print_check(spec) -> None:
               + "; ".join(f"{n} {d}{tuple(a) if a else ''}" for n, d, a in s.inputs))
 
 
-def _cmd_run(args) -> int:
-    from dpdsl.api import load_spec
-    from dpdsl.execute import round_cap_warning, run_reference, to_jsonable
-    from dpdsl.graphs.core import batch_graphs, unbatch_nodes
-    from dpdsl.graphs.io import load_graph
-    from dpdsl.graphs.validate import validate_graph
-    from dpdsl.preflight import check_run_args
-
-    check_run_args(args)
-    target = Path(args.target)
-    student = None
-    if target.is_dir():
-        from dpdsl.seal import describe
-        from dpdsl.student import load_student
-
-        student = load_student(target, allow_modified=args.allow_modified)
-        spec = student.spec
-        note = describe(student.seal_status, str(target / "student.json"))
-        if note:
-            print(note, file=sys.stderr)
-    else:
-        spec = load_spec(target)
-    if args.engine == "spark":
-        from dpdsl.spark_engine import why_not_on_spark
-
-        if reason := why_not_on_spark(spec):
-            raise UserError(f"--engine spark cannot run {spec.name}: {reason} (use the default torch engine)")
-    if spec.domain.indexed:
-        return _run_domain(spec, student, args)
-    if args.instance:
-        raise UserError(f"{args.target}: --instance is for sequence domains; this spec runs on --graph")
-    if args.graph:
-        g = load_graph(args.graph)
-        graphs = [validate_graph(g, kind=spec.graph_kind,
-                                 node_inputs=spec.input_types("node"), edge_inputs=spec.input_types("edge"),
-                                 symmetrize=args.symmetrize, name=args.graph)]
-    else:
-        from dpdsl.sampling import sample_graphs
-
-        graphs = sample_graphs(spec, args.sample, args.seed)
-    warning = None
-    if args.engine == "spark":
-        runs = _spark_runs(args, spec, student, graphs)
-        hit = [i for i, r in enumerate(runs) if r[2]]
-        if hit:
-            warning = f"graph {hit[0]} stopped on its round cap while states were still changing"
-    else:
-        batch = batch_graphs(graphs)
-        res = (student.run(batch, max_rounds=args.max_rounds) if student is not None
-               else run_reference(spec, batch, max_rounds=args.max_rounds))
-        runs = [({k: unbatch_nodes(v, batch)[i] for k, v in res.outputs.items()}, int(res.rounds[i]),
-                 bool(res.capped[i])) for i in range(len(graphs))]
-        warning = round_cap_warning(res)
-    results = []
-    for outputs, rounds, capped in runs:
-        outs = {name: to_jsonable(outputs[name], o.type.kind) for name, o in spec.outputs.items()}
-        results.append({"outputs": outs, "rounds": rounds, "capped": capped})
-    if warning:
-        print(f"dpdsl: warning: {warning}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(results[0] if len(results) == 1 else results))
-    else:
-        for i, r in enumerate(results):
-            head = f"graph {i}: " if len(results) > 1 else ""
-            print(f"{head}{graphs[i].num_nodes} nodes, {graphs[i].num_edges} edges, {r['rounds']} rounds")
-            for name, vals in r["outputs"].items():
-                print(f"  {name}: {' '.join(str(v) for v in vals)}")
-    return 0
-
-
-def _spark_runs(args, spec, student, graphs) -> list:
-    """Each graph on Spark (``dpdsl.spark_engine``): (outputs, rounds, capped) per graph."""
-    from dpdsl import spark_engine as se
-
-    spark = se.session(args.spark_master)
-    trans = se.student_transitions(student) if student is not None else se.reference_transitions(spec)
-    out = []
-    for g in graphs:
-        res = se.run_spark(spark, spec, g, trans, max_rounds=args.max_rounds)
-        out.append((res.outputs, int(res.rounds[0]), bool(res.capped[0])))
-    return out
-
-
-def _run_domain(spec, student, args) -> int:
-    """``dpdsl run`` on an index domain (§12): outputs print as row-major tables."""
-    from dpdsl.commands import run_domain as D
-    from dpdsl.execute import run_reference
-
-    if spec.domain.kind == "pairs":
-        if args.instance:
-            raise UserError(f"{args.target}: a pairs spec runs on a graph; pass --graph FILE")
-        from dpdsl.graphs.io import load_graph
-        from dpdsl.graphs.validate import validate_graph
-        from dpdsl.sampling import sample_graphs
-
-        items = ([validate_graph(load_graph(args.graph), kind=spec.graph_kind,
-                                 node_inputs=spec.input_types("node"), edge_inputs=spec.input_types("edge"),
-                                 symmetrize=args.symmetrize, name=args.graph)]
-                 if args.graph else sample_graphs(spec, args.sample, args.seed))
-    else:
-        items = D.load_inputs(spec, args)
-    res = (student.run(items, max_rounds=args.max_rounds) if student is not None
-           else run_reference(spec, items, max_rounds=args.max_rounds))
-    results = [{"outputs": D.tables(spec, res, b), "rounds": int(res.rounds[b])} for b in range(len(items))]
-    if args.json:
-        print(json.dumps(results[0] if len(results) == 1 else results))
-        return 0
-    for b, r in enumerate(results):
-        head = f"instance {b}: " if len(results) > 1 else ""
-        print(f"{head}{D.describe(spec, items[b])}, {r['rounds']} rounds")
-        for name, vals in r["outputs"].items():
-            rows = vals if vals and isinstance(vals[0], list) else [vals]
-            print(f"  {name}:")
-            for row in rows:
-                print("    " + " ".join(str(v) for v in row))
-    return 0
-
-
 def _dispatch(args) -> int:
     from dpdsl.api import load_spec
 
@@ -312,7 +210,9 @@ def _dispatch(args) -> int:
               f"{', '.join(spec.states)})")
         return 0
     if args.cmd == "run":
-        return _cmd_run(args)
+        from dpdsl.commands.run import run_main
+
+        return run_main(args)
     if args.cmd == "teacher":
         from dpdsl.commands import teacher as tcli
 

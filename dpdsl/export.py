@@ -31,10 +31,9 @@ import torch
 
 from dpdsl.errors import UserError
 from dpdsl.execute import Context, NodeEvaluator, Transition, _cast, compute_views, local_args
-from dpdsl.expr.nodes import Agg, walk
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
-from dpdsl.registry import AGGREGATORS, RELATIONS
+from dpdsl.registry import AGGREGATORS
 from dpdsl.runtime import differs
 from dpdsl.tolerances import round_caps
 
@@ -66,11 +65,6 @@ def why_not_exportable(spec: SpecIR) -> str | None:
     for name, v in spec.views.items():
         if AGGREGATORS[v.agg.agg].custom is not None:
             return f"view '{name}' uses aggregator '{v.agg.agg}', whose custom reduction has no ONNX form"
-    aggs = [x for e in [*(v.agg for v in spec.views.values()), *(o.expr for o in spec.outputs.values())]
-            for x in walk(e) if isinstance(x, Agg)]
-    for x in aggs:
-        if RELATIONS[x.relation].over_all:
-            return f"'{x.agg} over {x.relation}' (an aggregate over all nodes) is not exported to ONNX yet"
     return None
 
 

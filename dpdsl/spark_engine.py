@@ -78,8 +78,6 @@ def why_not_on_spark(spec: SpecIR) -> str | None:
         for x in A.walk(e):
             if isinstance(x, A.Agg) and AGGREGATORS[x.agg].custom is not None:
                 return f"aggregator '{x.agg}' has a custom reduction, which has no Spark form"
-            if isinstance(x, A.Agg) and RELATIONS[x.relation].over_all:
-                return f"relation '{x.relation}' (a global aggregate) has no Spark form yet"
     return None
 
 
@@ -152,6 +150,8 @@ def _tables(spark: Any, spec: SpecIR, graph: Graph) -> _Tables:
     rels = {a.relation for e in _spec_exprs(spec) for x in A.walk(e) if isinstance(x, A.Agg) for a in [x]}
     edges = {}
     for rel in sorted(rels):
+        if RELATIONS[rel].over_all:  # no edge table: every node is a message (SparkRun.edge_values)
+            continue
         nbr, me = RELATIONS[rel].edges(g.edge_index)
         ecols = {"eid": np.arange(nbr.shape[0], dtype=np.int64), "nbr": nbr.numpy(), "me": me.numpy()}
         ecols.update({f"e_{k}": g.edge[k].numpy() for k in spec.edge_inputs})
@@ -176,6 +176,8 @@ class SparkRun:
         self.spark, self.spec, self.graph = spark, spec, graph
         self.transitions, self.max_rounds = transitions, max_rounds
         self.names = names_of(spec)
+        self.read_by_views = {x.name for v in spec.views.values() for x in A.walk(v.agg)
+                              if isinstance(x, (A.Index, A.Name)) and x.name in spec.views}
         self.tables = _tables(spark, spec, graph)
 
     def column(self, e: A.Expr, aggs: Mapping[int, str] | None = None) -> Any:
@@ -195,8 +197,11 @@ class SparkRun:
     def join_agg(self, S: Any, agg: A.Agg, name: str) -> Any:
         F = self.F
         reg = AGGREGATORS[agg.agg]
-        red = self.reduce(S, agg, reg).withColumnRenamed("me", "id").withColumnRenamed("out", name)
-        S = S.join(red, "id", "left")
+        red = self.reduce(S, agg, reg).withColumnRenamed("out", name)
+        if RELATIONS[agg.relation].over_all:  # one value for the whole graph, read by every node
+            S = S.crossJoin(red.drop("me"))
+        else:
+            S = S.join(red.withColumnRenamed("me", "id"), "id", "left")
         ident = F.col("b_id") if reg.selects else F.lit(reg.identity if reg.returns_bool else float(reg.identity))
         return S.withColumn(name, F.coalesce(F.col(name), ident))
 
@@ -205,7 +210,9 @@ class SparkRun:
         from dpdsl.expr.spark_backend import compile_column
 
         F = self.F
-        E = self.tables.edges[agg.relation]
+        over_all = RELATIONS[agg.relation].over_all
+        E = (self.tables.nodes.select(F.col("id").alias("nbr"), F.col("id").alias("me"), F.col("id").alias("eid"))
+             if over_all else self.tables.edges[agg.relation])  # all: u's builtins are read at u (as torch)
         index, own = {}, set()
         for x in A.walk(agg.body):
             if isinstance(x, A.Index) and x.site != "edge":
@@ -223,7 +230,8 @@ class SparkRun:
             J = J.join(S.select(F.col("id").alias("me"), *(F.col(c).alias(f"i_{c}") for c in sorted(own))), "me")
         names = {k: f"i_b_{k}" for k in ("id", "n", "height")}
         body = compile_column(agg.body, self.spec.param_values, names, index=index)
-        return J.select("me", "nbr", "eid", body.cast("double").alias("v"))
+        me = F.lit(0).cast("long").alias("me") if over_all else F.col("me")  # all: one group per graph
+        return J.select(me, "nbr", "eid", body.cast("double").alias("v"))
 
     def reduce(self, S: Any, agg: A.Agg, reg: Aggregator) -> Any:
         """``(me, out)`` for every node with at least one edge: the registry's reduction."""
@@ -279,12 +287,18 @@ class SparkRun:
     def static_cols(self) -> list[str]:
         return [c for c in self.tables.nodes.columns if c != "id"]
 
+    def with_views(self, S: Any) -> Any:
+        """``S`` with a ``v_`` column per view, in dependency order."""
+        for name, v in self.spec.views.items():
+            S = self.join_agg(S, v.agg, f"v_{name}")
+            if name in self.read_by_views:  # a later view joins S again: cut the plan, or it doubles per view
+                S = S.localCheckpoint()
+        return S
+
     def round(self, S: Any, t: int) -> tuple[Any, Any]:
         """Round ``t``: views, transitions, the active mask; the new table (with ``_chg``) and its plan."""
         F, spec = self.F, self.spec
-        J = S
-        for name, v in spec.views.items():
-            J = self.join_agg(J, v.agg, f"v_{name}")
+        J = self.with_views(S)
         news, changed = [], F.lit(False)
         for name, st in spec.states.items():
             cols = {a: self.names[a] for a in st.args}
@@ -313,8 +327,7 @@ class SparkRun:
     def finish(self, S: Any, rounds: int, capped: bool = False) -> RunResult:
         spec = self.spec
         S = S.localCheckpoint()  # the outputs' joins would otherwise re-plan the last rounds' lineage
-        for name, v in spec.views.items():
-            S = self.join_agg(S, v.agg, f"v_{name}")
+        S = self.with_views(S)
         for name, o in spec.outputs.items():
             S, aggs = self.with_aggs(S, o.expr, f"_a_out_{name}_")
             S = S.withColumn(f"o_{name}", self.column(o.expr, aggs).cast(_dtype(o.type.kind)))

@@ -7,6 +7,7 @@ as for node outputs (docs/architecture.md §12).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -18,10 +19,38 @@ from dpdsl.types import BOOL
 SEQUENCE_DOMAINS = ("sequence", "grid", "intervals")
 
 
+def run_domain(spec: SpecIR, student: Any, args: Any) -> int:
+    """``dpdsl run`` on an index domain: outputs print as row-major tables (JSON: nested lists)."""
+    from dpdsl.execute import run_reference
+
+    items = load_inputs(spec, args)
+    res = (student.run(items, max_rounds=args.max_rounds) if student is not None
+           else run_reference(spec, items, max_rounds=args.max_rounds))
+    results = [{"outputs": tables(spec, res, b), "rounds": int(res.rounds[b])} for b in range(len(items))]
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results))
+        return 0
+    for b, r in enumerate(results):
+        head = f"instance {b}: " if len(results) > 1 else ""
+        print(f"{head}{describe(spec, items[b])}, {r['rounds']} rounds")
+        for name, vals in r["outputs"].items():
+            rows = vals if vals and isinstance(vals[0], list) else [vals]
+            print(f"  {name}:")
+            for row in rows:
+                print("    " + " ".join(str(v) for v in row))
+    return 0
+
+
 def load_inputs(spec: SpecIR, args: Any) -> list:
-    """The instances or graphs a ``dpdsl run`` names, for a spec on a sequence domain."""
+    """The graphs (pairs) or sequence instances a ``dpdsl run`` names."""
     from dpdsl.domains.instance import load_instances, sample_instances
 
+    if spec.domain.kind == "pairs":
+        if args.instance:
+            raise UserError(f"{args.target}: a pairs spec runs on a graph; pass --graph FILE")
+        from dpdsl.commands.run import graphs_of
+
+        return graphs_of(spec, args)
     if args.graph:
         raise UserError(f"{spec.filename}: a {spec.domain.kind} spec runs on sequence instances; "
                         "pass --instance FILE (JSON, see docs/architecture.md §12)")

@@ -313,78 +313,97 @@ def _endpoint(t: str, where: str) -> int:
 
 
 def _load_edge_list(path: Path, label: str) -> Graph:
-    directed = True
-    num_nodes: int | None = None
-    node_raw: dict[str, tuple[int, list[str]]] = {}
-    srcs: list[int] = []
-    dsts: list[int] = []
-    edge_vals: dict[str, list[float | bool]] = {}
-    keys: list[str] | None = None
-    key_line = 0
+    reader = _EdgeListReader(label)
     for lineno, raw in enumerate(_read_text(path, label).splitlines(), start=1):
-        where = f"{label}:{lineno}"
+        reader.line(lineno, raw)
+    return reader.graph()
+
+
+class _EdgeListReader:
+    """One edge list, line by line: ``# directed``/``# num_nodes: N``/``# node NAME: v0 v1 ...`` headers,
+    then ``u v [w | key=value ...]`` edges whose inputs must match the first edge's."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.directed, self.num_nodes = label, True, None
+        self.node_raw: dict[str, tuple[int, list[str]]] = {}
+        self.srcs: list[int] = []
+        self.dsts: list[int] = []
+        self.edge_vals: dict[str, list[float | bool]] = {}
+        self.keys: list[str] | None = None
+        self.key_line = 0
+
+    def line(self, lineno: int, raw: str) -> None:
+        where = f"{self.label}:{lineno}"
         body, _, comment = raw.partition("#")
         if not body.strip():
-            d = comment.strip()
-            low = d.lower().replace(":", " ").replace("=", " ").split()
-            if low and low[0] in ("directed", "undirected") and low[1:] in ([], ["true"], ["false"]):
-                directed = (low[0] == "directed") == (low[1:] != ["false"])
-            elif len(low) == 2 and low[0] in ("num_nodes", "nodes"):
-                num_nodes = _header_nodes(low[1], where)
-            elif low[:1] == ["node"] and ":" in d:
-                head, _, vals = d.partition(":")
-                parts = head.split()
-                if len(parts) != 2:
-                    raise GraphError(f"{where}: expected '# node NAME: v0 v1 ...'")
-                node_raw[parts[1]] = (lineno, vals.split())
-            continue
+            self.header(lineno, comment.strip(), where)
+            return
         toks = body.split()
         if len(toks) < 2:
             raise GraphError(f"{where}: expected 'u v [w | key=value ...]', got {body.strip()!r}")
         ends = [_endpoint(t, where) for t in toks[:2]]
-        rest = toks[2:]
-        vals: dict[str, float | bool] = {}
-        if len(rest) == 1 and "=" not in rest[0]:
-            vals["w"] = _parse_token(rest[0], where)
-        else:
-            for t in rest:
-                k, eq, v = t.partition("=")
-                if not eq or not k:
-                    raise GraphError(f"{where}: expected key=value, got {t[:40]!r}")
-                if k in vals:
-                    raise GraphError(f"{where}: edge input '{k[:40]}' is given twice")
-                vals[k] = _parse_token(v, f"{where}: {k[:40]}")
-        if keys is None:
-            keys, key_line = sorted(vals), lineno
-            edge_vals = {k: [] for k in keys}
-        elif sorted(vals) != keys:
-            raise GraphError(
-                f"{where}: edge has inputs {sorted(vals) or 'none'} but line {key_line} has {keys or 'none'}"
-            )
+        vals = _edge_inputs(toks[2:], where)
+        if self.keys is None:
+            self.keys, self.key_line = sorted(vals), lineno
+            self.edge_vals = {k: [] for k in self.keys}
+        elif sorted(vals) != self.keys:
+            raise GraphError(f"{where}: edge has inputs {sorted(vals) or 'none'} but line {self.key_line} "
+                             f"has {self.keys or 'none'}")
         for k, v in vals.items():
-            edge_vals[k].append(v)
-        srcs.append(ends[0])
-        dsts.append(ends[1])
-        if len(srcs) > limits.cap("edges"):
-            raise limits.exceeded("edges", len(srcs), f"{label}: the number of edges")
-    top = max(max(srcs, default=-1), max(dsts, default=-1))
-    if num_nodes is None:
-        num_nodes = max(top + 1, max((len(v) for _, v in node_raw.values()), default=0))
-    if num_nodes < 1:
-        raise GraphError(f"{label}: no edges and no '# num_nodes: N' header; the graph is empty")
-    for i, (u, v) in enumerate(zip(srcs, dsts, strict=True)):
-        for x in (u, v):
-            if x >= num_nodes:
-                raise GraphError(f"{label}: edge {i} has endpoint {x} but num_nodes is {num_nodes}")
-    node: dict[str, torch.Tensor] = {}
-    for name, (lineno, toks) in node_raw.items():
-        parsed = [_parse_token(t, f"{label}:{lineno}: node {name}") for t in toks]
-        node[name] = values_to_tensor(parsed, f"{label}:{lineno}: node input '{name}'", num_nodes, "node")
-    edge = {
-        k: values_to_tensor(v, f"{label}: edge input '{k}'", len(srcs), "edge") for k, v in edge_vals.items()
-    }
-    ei = torch.tensor([srcs, dsts], dtype=torch.long).reshape(2, -1)
-    return Graph(num_nodes, ei, directed, node, edge)
+            self.edge_vals[k].append(v)
+        self.srcs.append(ends[0])
+        self.dsts.append(ends[1])
+        if len(self.srcs) > limits.cap("edges"):
+            raise limits.exceeded("edges", len(self.srcs), f"{self.label}: the number of edges")
+
+    def header(self, lineno: int, d: str, where: str) -> None:
+        low = d.lower().replace(":", " ").replace("=", " ").split()
+        if low and low[0] in ("directed", "undirected") and low[1:] in ([], ["true"], ["false"]):
+            self.directed = (low[0] == "directed") == (low[1:] != ["false"])
+        elif len(low) == 2 and low[0] in ("num_nodes", "nodes"):
+            self.num_nodes = _header_nodes(low[1], where)
+        elif low[:1] == ["node"] and ":" in d:
+            head, _, vals = d.partition(":")
+            parts = head.split()
+            if len(parts) != 2:
+                raise GraphError(f"{where}: expected '# node NAME: v0 v1 ...'")
+            self.node_raw[parts[1]] = (lineno, vals.split())
+
+    def graph(self) -> Graph:
+        label = self.label
+        ei = torch.tensor([self.srcs, self.dsts], dtype=torch.long).reshape(2, -1)
+        num_nodes = self.num_nodes
+        if num_nodes is None:
+            top = int(ei.max()) if ei.numel() else -1
+            num_nodes = max(top + 1, max((len(v) for _, v in self.node_raw.values()), default=0))
+        if num_nodes < 1:
+            raise GraphError(f"{label}: no edges and no '# num_nodes: N' header; the graph is empty")
+        over = (ei >= num_nodes).any(0).nonzero()
+        if over.numel():
+            i = int(over[0])
+            x = self.srcs[i] if self.srcs[i] >= num_nodes else self.dsts[i]
+            raise GraphError(f"{label}: edge {i} has endpoint {x} but num_nodes is {num_nodes}")
+        node = {name: values_to_tensor([_parse_token(t, f"{label}:{ln}: node {name}") for t in toks],
+                                       f"{label}:{ln}: node input '{name}'", num_nodes, "node")
+                for name, (ln, toks) in self.node_raw.items()}
+        edge = {k: values_to_tensor(v, f"{label}: edge input '{k}'", len(self.srcs), "edge")
+                for k, v in self.edge_vals.items()}
+        return Graph(num_nodes, ei, self.directed, node, edge)
+
+
+def _edge_inputs(rest: list[str], where: str) -> dict[str, float | bool]:
+    """An edge line's inputs: one bare weight (``w``) or ``key=value`` pairs, each key once."""
+    if len(rest) == 1 and "=" not in rest[0]:
+        return {"w": _parse_token(rest[0], where)}
+    vals: dict[str, float | bool] = {}
+    for t in rest:
+        k, eq, v = t.partition("=")
+        if not eq or not k:
+            raise GraphError(f"{where}: expected key=value, got {t[:40]!r}")
+        if k in vals:
+            raise GraphError(f"{where}: edge input '{k[:40]}' is given twice")
+        vals[k] = _parse_token(v, f"{where}: {k[:40]}")
+    return vals
 
 
 # ------------------------------------------------------------------------------------------- GraphML
