@@ -39,16 +39,19 @@ OVERRIDES: dict[str, dict] = {name: REAL_VALUED for name in
 # teachers/README.md for the per-spec recipes
 DOMAIN = {"epochs": 4, "samples": 200, "lr": 3e-3, "batch_size": 8, "hidden": 64, "value_weight": 1.0}
 DOMAIN_OVERRIDES: dict[str, dict] = {
-    # int states: the first recipe (larger batches, the default rate) reached 100 %; the one above 78 %
-    "lcs_length": {"epochs": 10, "samples": 400, "lr": 1e-3, "batch_size": 32},
-    "edit_distance": {"epochs": 10, "samples": 400, "lr": 1e-3, "batch_size": 32},
+    # int states: larger batches at the default rate (the recipe above reached 78 % on LCS); 10 epochs x
+    # 400 reached 99.5 % but erred systematically on transient states, which the verdict flags as an
+    # unexplained represented pattern; 20 x 600 trains them out
+    "lcs_length": {"epochs": 20, "samples": 600, "lr": 1e-3, "batch_size": 32},
+    "edit_distance": {"epochs": 20, "samples": 600, "lr": 1e-3, "batch_size": 32},
     # 4 epochs x 200 graphs reached 98.3 % per pair but kept a stale dist in ~2 % of later rounds, which
     # taught a default compile (256 graphs) a wrong tree; a longer schedule
     "floyd_warshall": {"epochs": 10, "samples": 300},
     # short sequences are cheap: a longer schedule for the real-valued sequence and interval specs
-    "max_subarray": {"epochs": 20, "samples": 400},
+    # (their transitions add views: sums of the views' exact channels as candidates, ``sum_candidates``)
+    "max_subarray": {"epochs": 20, "samples": 400, "sum_candidates": True},
     "matrix_chain_order": {"epochs": 15, "samples": 400},
-    "optimal_bst": {"epochs": 20, "samples": 400},
+    "optimal_bst": {"epochs": 20, "samples": 400, "sum_candidates": True},
 }
 # evaluation: (label, size multiplier, graphs); None = the spec's own sample sizes
 EVALS = (("1x", None, 200), ("4x", 4, 50), ("16x", 16, 10))

@@ -22,6 +22,8 @@ decoded final state by the executor's own output expressions (no pointer heads o
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -50,6 +52,8 @@ from dpdsl.teachers.contract import TeacherOutput
 
 MESSAGES_PER_CHUNK = 1 << 15
 """Messages per chunk of a teacher aggregation (x the hidden width in float32: 16 MiB at width 128)."""
+SUM_VIEWS_MAX = 6
+"""``sum_candidates`` adds 2^V - V - 1 sums: at most this many views."""
 SELECT_RTOL = 1e-4
 """A candidate "holds" a target value within this relative error (float32 features of float64 values)."""
 VECTOR_REDUCE = {"amin": "amin", "amax": "amax", "sum": "sum", "mean": "mean", "prod": "sum"}
@@ -246,9 +250,19 @@ class DomainAlignedNet(nn.Module):
                 cols.append(off)
             off += f.width
         vcols = [i * per + hd + c for i in range(len(self.views)) for c in range(vc + 1)]
+        # ``sum_candidates``: every sum of two or more views' exact channels is a candidate too
+        # (``pe + xi``, ``best + w + qi``: a transition that adds views selects the sum exactly)
+        exact = [i * per + hd for i in range(len(self.views))]
+        subsets = ([c for r in range(2, len(exact) + 1) for c in itertools.combinations(exact, r)]
+                   if config.get("sum_candidates", False) and len(exact) <= SUM_VIEWS_MAX else [])
+        self.sums = [list(c) for c in subsets]
+        sum_index = torch.zeros(len(subsets), len(self.views) * per)
+        for row, c in enumerate(subsets):
+            sum_index[row, list(c)] = 1.0
+        self.register_buffer("sum_matrix", sum_index.t().contiguous(), persistent=False)
         self.register_buffer("value_cols", torch.tensor(cols, dtype=torch.long), persistent=False)
         self.register_buffer("agg_value_cols", torch.tensor(vcols, dtype=torch.long), persistent=False)
-        d_cand = len(cols) + len(vcols)
+        d_cand = len(cols) + len(vcols) + len(subsets)
         d_head = hd if lin else hd + d_agg + d_raw
         self.heads = nn.ModuleDict({
             f.name: SelectHead(d_head, hd, d_cand, linear=lin) if f.kind == "real"
@@ -279,7 +293,7 @@ class DomainAlignedNet(nn.Module):
         agg = torch.cat(aggs, 1) if aggs else torch.zeros(raw.shape[0], 0)
         h = self._bound(z + self.update(torch.cat([z, agg, raw], 1)))
         head_in = h if self.decoder == "embedding" else torch.cat([h, agg, raw], 1)
-        cand = torch.cat([raw[:, self.value_cols], agg[:, self.agg_value_cols]], 1)
+        cand = torch.cat([raw[:, self.value_cols], agg[:, self.agg_value_cols], agg @ self.sum_matrix], 1)
         out = {}
         for f in self.state_fields:
             head = self.heads[f.name]

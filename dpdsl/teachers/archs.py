@@ -51,7 +51,7 @@ class Arch:
 ARCHS: dict[str, Arch] = {
     a.name: a for a in (
         Arch("aligned", aligned_domain.make_net, aligned_domain.make_teacher,
-             {"noise": 2e-3, "linear_channels": 0, "decoder": None, "value_weight": None},
+             {"noise": 2e-3, "linear_channels": 0, "decoder": None, "value_weight": None, "sum_candidates": False},
              per_round=True, loss=aligned_domain.loss, spec_defaults=state_recipe,
              doc="recurrent encode-process-decode GNN, one processor step per DP round (index domains: one "
                  "message per view along its gather lists, triplets for split relations)"),
