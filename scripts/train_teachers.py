@@ -43,7 +43,9 @@ DOMAIN_OVERRIDES: dict[str, dict] = {
     # 400 reached 99.5 % but erred systematically on transient states, which the verdict flags as an
     # unexplained represented pattern; 20 x 600 trains them out
     "lcs_length": {"epochs": 20, "samples": 600, "lr": 1e-3, "batch_size": 32},
-    "edit_distance": {"epochs": 20, "samples": 600, "lr": 1e-3, "batch_size": 32},
+    # edit distance: 10 x 400 and 20 x 600 (also with the embedding decoder) give the same picture, an
+    # exact student and a flagged pattern on transient states the reference never reaches
+    "edit_distance": {"epochs": 10, "samples": 400, "lr": 1e-3, "batch_size": 32},
     # 4 epochs x 200 graphs reached 98.3 % per pair but kept a stale dist in ~2 % of later rounds, which
     # taught a default compile (256 graphs) a wrong tree; a longer schedule
     "floyd_warshall": {"epochs": 10, "samples": 300},
