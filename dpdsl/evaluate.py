@@ -11,8 +11,9 @@ from typing import Any
 
 import torch
 
+from dpdsl.domains.units import batch_any, unit_graph
 from dpdsl.execute import run_reference
-from dpdsl.graphs.core import Graph, batch_graphs
+from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 from dpdsl.tolerances import close, exact_equal
@@ -21,7 +22,9 @@ from dpdsl.types import NODE
 
 def score_outputs(spec: SpecIR, pred: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], batch: Graph,
                   match=exact_equal) -> dict[str, Any]:
-    """Node exact (all outputs), graph exact, per-output node accuracy and pointer accuracy."""
+    """Node exact (all outputs), graph exact, per-output node accuracy and pointer accuracy; on an index
+    domain per tuple and per instance (``batch`` is the run's input batch, a graph or a ``SeqBatch``)."""
+    batch = unit_graph(spec, batch)
     all_ok = torch.ones(batch.num_nodes, dtype=torch.bool)
     per: dict[str, float] = {}
     pointer: dict[str, float] = {}
@@ -43,14 +46,14 @@ def evaluate_model(spec: SpecIR, run, sizes: list[int], *, graphs: int, seed: in
     rows = []
     for n in sizes:
         gs = sample_graphs(spec, graphs, seed + n, nodes=(n, n), family=family, family_args=family_args)
-        b = batch_graphs(gs)
+        b = batch_any(gs)
         ref = run_reference(spec, b).outputs
         t0 = time.perf_counter()
         out = run(b)
         dt = time.perf_counter() - t0
         s = score_outputs(spec, out, ref, b, match)
         s.pop("_ok")
-        rows.append({"nodes": n, "graphs": graphs, "edges": b.num_edges, "seconds": round(dt, 4), **s})
+        rows.append({"nodes": n, "graphs": graphs, "edges": getattr(b, "num_edges", 0), "seconds": round(dt, 4), **s})
     return rows
 
 

@@ -184,16 +184,21 @@ class EdgeEvaluator(TorchEvaluator):
         return lambda env, rows: env[0].graph.node[key].index_select(0, env[at])
 
 
+def compiler_for(spec: SpecIR) -> NodeEvaluator:
+    """The evaluator of the spec's whole-run expressions: nodes, or the tuples of an index domain (§12)."""
+    return (DomainEvaluator if spec.domain.indexed else NodeEvaluator)(spec.param_values)  # type: ignore[return-value]
+
+
 def evaluate(e: A.Expr, ctx: Context) -> torch.Tensor:
-    """Evaluate a typed expression over the nodes of a context (compiles it; runs compile once)."""
-    return NodeEvaluator(ctx.spec.param_values).compile(e)(ctx, ctx.graph.num_nodes)
+    """Evaluate a typed expression over the nodes (tuples) of a context (compiles it; runs compile once)."""
+    return compiler_for(ctx.spec).compile(e)(ctx, ctx.graph.num_nodes)
 
 
 def compute_views(ctx: Context, fns: Mapping[str, Fn] | None = None) -> dict[str, torch.Tensor]:
     """Every view on the context's current state, into a fresh ``ctx.views``, in the IR's order: the
     checker orders views so that one reading another comes after it (``dpdsl.check.states``)."""
     if fns is None:
-        compiler = NodeEvaluator(ctx.spec.param_values)
+        compiler = compiler_for(ctx.spec)
         fns = {name: compiler.compile(v.agg) for name, v in ctx.spec.views.items()}
     ctx.views = views = {}
     for name, fn in fns.items():
@@ -340,7 +345,7 @@ class _Run:
         self.spec, self.graph, self.transitions = spec, graph, transitions
         self.ctx = ctx = make_context(spec, graph)
         self.n = n = ctx.graph.num_nodes
-        self.compiler = (DomainEvaluator if spec.domain.indexed else NodeEvaluator)(spec.param_values)
+        self.compiler = compiler_for(spec)
         for name, st in spec.states.items():
             ctx.state[name] = _cast(self.compiler.compile(st.init)(ctx, n), st.type.kind, n)
         raw = self.compiler.compile(spec.rounds.expr)(ctx, n)
@@ -472,7 +477,7 @@ def evaluate_outputs(ctx: Context, names: Iterable[str] | None = None,
                      compiler: NodeEvaluator | None = None) -> dict[str, torch.Tensor]:
     """The spec's output expressions (all, or ``names``) on the context's current state and views: how
     every run ends, and how teachers' decoded states become outputs (``state_outputs``)."""
-    compiler = compiler or NodeEvaluator(ctx.spec.param_values)
+    compiler = compiler or compiler_for(ctx.spec)
     n = ctx.graph.num_nodes
     want = set(ctx.spec.outputs) if names is None else set(names)
     return {name: _cast(compiler.compile(o.expr)(ctx, n), o.type.kind, n)

@@ -28,7 +28,7 @@ from dpdsl.expr.torch_eval import compile_local
 from dpdsl.expr.unparse import number_text, unparse
 from dpdsl.frontend.parser import parse
 from dpdsl.ir import SpecIR
-from dpdsl.types import BOOL, ENUM
+from dpdsl.types import BOOL, ENUM, REAL
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,13 @@ def candidate_texts(spec: SpecIR, field: str) -> tuple[list[str], list[str]]:
         terms = ["false", "true"]
     elif kind == ENUM:  # a label, or an enum argument of the same enum (so the field can keep its value)
         terms = list(st.type.labels) + [a for a in st.args if spec.arg_type(a).base() == st.type.base()]
-    else:
-        terms = list(numeric) + const_txt
+    else:  # an int field takes no real-valued argument as a term (max_subarray's s beside its real e)
+        fits = [a for a in numeric if kind == REAL or spec.arg_type(a).kind != REAL]
+        terms = list(fits) + const_txt
         finite = [c for c in const_txt if c not in ("inf", "-inf", "0")]
         if "+" in ops:
-            terms += [f"{a} + {b}" for i, a in enumerate(numeric) for b in numeric[i + 1:]]
-            terms += [f"{a} + {c}" for a in numeric for c in finite]
+            terms += [f"{a} + {b}" for i, a in enumerate(fits) for b in fits[i + 1:]]
+            terms += [f"{a} + {c}" for a in fits for c in finite]
     terms += [unparse(t) for t in st.terms]
     return _dedup(preds), _dedup(terms)
 

@@ -105,9 +105,29 @@ def test_arch_table_drives_checkpoints(bf, tmp_path: Path) -> None:
     for name, arch in ARCHS.items():
         kw = {"layers": 2} if "layers" in arch.options else {}
         t = init_teacher(bf, TeacherConfig(arch=name, hidden=16, **kw), samples=4)
-        assert isinstance(t, arch.teacher) and isinstance(t.net, arch.net)
+        assert type(t.net) is type(arch.net(t.config)) and type(t) is type(arch.teacher(bf, t.config, t.net))
         loaded = load_teacher(save_teacher(t, tmp_path / f"{name}.safetensors"), bf)
-        assert type(loaded) is arch.teacher
+        assert type(loaded) is type(t) and type(loaded.net) is type(t.net)
+
+
+def test_aligned_entry_builds_the_domain_teacher_on_index_domains(spec_dir: Path, tmp_path: Path) -> None:
+    """One table entry: an index-domain spec gets the tuple network, saved and loaded the same way; the
+    transformer refuses such specs before sampling anything."""
+    import torch
+
+    from dpdsl.sampling import sample_graphs
+    from dpdsl.teachers.aligned_domain import DomainAlignedNet, DomainAlignedTeacher
+    from dpdsl.teachers.checkpoint import load_teacher
+
+    fw = load_spec(spec_dir / "floyd_warshall.dp")
+    t = init_teacher(fw, TeacherConfig(hidden=16), samples=4)
+    assert isinstance(t, DomainAlignedTeacher) and isinstance(t.net, DomainAlignedNet)
+    loaded = load_teacher(save_teacher(t, tmp_path / "fw.safetensors"), fw)
+    assert type(loaded) is DomainAlignedTeacher
+    gs = sample_graphs(fw, 2, 0)
+    assert torch.equal(loaded.run(gs).outputs["dist"], t.run(gs).outputs["dist"])
+    with pytest.raises(UserError, match="nodes specs only"):
+        train_teacher(fw, TeacherConfig(arch="transformer", hidden=16, epochs=1, samples=2), progress=False)
 
 
 @pytest.mark.parametrize("total", [1, 2, 3, 4, 5, 9, 10, 11, 19, 20, 40])

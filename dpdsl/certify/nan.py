@@ -35,7 +35,14 @@ def _index_type(spec: SpecIR, e: N.Index) -> Type:
         return spec.states[e.name].type
     if e.kind == "view":
         return spec.views[e.name].type
-    return {**spec.node_inputs, **spec.edge_inputs}[e.name].type
+    return {**spec.node_inputs, **spec.edge_inputs, **spec.domain.inputs}[e.name].type  # per-position inputs: §12
+
+
+def _builtin_type(name: str) -> Type:
+    """A builtin's type; index variables of a domain (``i``, ``j``, bound ``k``) are ints >= 0 (§12)."""
+    if name in _BUILTIN_TYPES:
+        return _BUILTIN_TYPES[name]
+    return BUILTINS[name][0] if name in BUILTINS else Type(INT, lo=0.0)
 
 
 def _encode(spec: SpecIR, e: N.Expr, nan: dict[str, str], local: bool, field: str | None = None):
@@ -47,7 +54,7 @@ def _encode(spec: SpecIR, e: N.Expr, nan: dict[str, str], local: bool, field: st
             key, ty, name = f"{x.name}[{', '.join(x.args)}]", _index_type(spec, x), x.name
         elif isinstance(x, N.Name) and x.kind in ("state", "input", "view", "builtin"):
             key, name = x.name, x.name
-            ty = (_BUILTIN_TYPES.get(x.name, BUILTINS[x.name][0]) if x.kind == "builtin"
+            ty = (_builtin_type(x.name) if x.kind == "builtin"
                   else spec.arg_type(x.name) if local else spec.node_inputs[x.name].type)
         else:
             continue

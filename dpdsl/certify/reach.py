@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import torch
 
 from dpdsl.certify.encode import show, torch_eval
+from dpdsl.domains.units import batch_any
 from dpdsl.execute import run_reference
 from dpdsl.expr import nodes as N
-from dpdsl.graphs.core import batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
 
@@ -37,9 +37,9 @@ def reached_args(spec: SpecIR, graphs: int = GRAPHS, seed: int = SEED,
     if spec.sample is None or any(st.reference is None for st in spec.states.values()):
         return None
     gs = sample_graphs(spec, graphs, seed, nodes=nodes)
-    batch = batch_graphs(gs)
+    batch = batch_any(gs)
     res = run_reference(spec, batch, record=True)
-    node = batch.directed_view().node
+    node = {} if spec.domain.indexed else batch.directed_view().node  # domain arguments: states, views
     out: dict[str, dict[str, torch.Tensor]] = {}
     for name, st in spec.states.items():
         cols: dict[str, list[torch.Tensor]] = {a: [] for a in st.args}

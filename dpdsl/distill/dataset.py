@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from dpdsl.distill.probes import fit_ridge
+from dpdsl.domains.units import batch_any
 from dpdsl.errors import UserError
-from dpdsl.execute import NodeEvaluator, compute_views, evaluate, local_args, make_context
+from dpdsl.execute import compiler_for, compute_views, evaluate, local_args, make_context
 from dpdsl.features import FeatureSet, evaluate_features
 from dpdsl.frontend import ast as A
-from dpdsl.graphs.core import Graph, batch_graphs
+from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.teachers.contract import Teacher, TeacherOutput
 from dpdsl.tolerances import close, round_caps
@@ -49,8 +51,8 @@ class FieldData:
 class TeacherRun:
     """The teacher on the distillation graphs: its output plus the state labels derived from it."""
 
-    graphs: list[Graph]
-    batch: Graph
+    graphs: list  # graphs, or sequence instances (index domains, §12)
+    batch: Any  # their batch (a Graph or a SeqBatch); per-node tensors are per tuple on index domains
     output: TeacherOutput
     states: list[dict[str, torch.Tensor]]
     label_source: str  # "state heads" or "state probe"
@@ -60,16 +62,17 @@ class TeacherRun:
 
 
 def run_teacher(spec: SpecIR, teacher: Teacher, graphs: list[Graph]) -> TeacherRun:
-    """Run the teacher on a batch and derive per-step state labels."""
-    batch = batch_graphs(graphs)
+    """Run the teacher on a batch and derive per-step state labels (per node, or per tuple)."""
+    batch = batch_any(graphs)
     with torch.no_grad():
         out = teacher.run(batch)
+    ctx = make_context(spec, batch)
+    n = ctx.graph.num_nodes
     try:
-        out.check(batch.num_nodes)
+        out.check(n)
     except ValueError as err:  # e.g. NaN embeddings: refuse before the probes choke on them
         raise UserError(f"the teacher breaks the contract on the distillation graphs: {err}") from None
-    ctx = make_context(spec, batch)
-    init = {name: _as_kind(evaluate(st.init, ctx), st.type.kind, batch.num_nodes)
+    init = {name: _as_kind(evaluate(st.init, ctx), st.type.kind, n)
             for name, st in spec.states.items()}
     caps = round_caps(evaluate(spec.rounds.expr, ctx))
     notes: list[str] = []
@@ -153,12 +156,12 @@ def transition_dataset(spec: SpecIR, run: TeacherRun, features: dict[str, Featur
     Labels of real-valued fields are snapped to the explaining term (``snap``) before they feed the
     next round, so round t's local args are the DP's exact values under the teacher's decisions.
     """
-    batch = run.batch
-    ctx = make_context(spec, batch)
+    ctx = make_context(spec, run.batch)
+    n = ctx.graph.num_nodes
     steps = len(run.states) - 1
     cols: dict[str, dict[str, list]] = {f: {"X": [], "E": [], "Phi": [], "r": []} for f in spec.states}
-    labels = {k: _as_kind(run.states[0][k], st.type.kind, batch.num_nodes) for k, st in spec.states.items()}
-    compiler = NodeEvaluator(spec.param_values)
+    labels = {k: _as_kind(run.states[0][k], st.type.kind, n) for k, st in spec.states.items()}
+    compiler = compiler_for(spec)
     views = {name: compiler.compile(v.agg) for name, v in spec.views.items()}  # once, not per round
     for t in range(1, steps + 1):
         active = run.caps >= t
@@ -173,7 +176,7 @@ def transition_dataset(spec: SpecIR, run: TeacherRun, features: dict[str, Featur
             fs = features[name]
             X = evaluate_features(spec, fs.predicates, args, torch.bool)
             T = evaluate_features(spec, fs.terms, args, st.type.dtype())
-            target = _as_kind(run.states[t][name], st.type.kind, batch.num_nodes)
+            target = _as_kind(run.states[t][name], st.type.kind, n)
             E = close(T, target[:, None])
             labels[name] = snap(T, E, target) if target.is_floating_point() and E.shape[1] else target
             c = cols[name]

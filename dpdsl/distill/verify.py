@@ -11,10 +11,12 @@ from typing import Any
 import torch
 
 from dpdsl.distill.config import CompileConfig
+from dpdsl.domains.instance import SeqInstance, instance_to_json
+from dpdsl.domains.units import batch_any, instance_size, unit_graph
 from dpdsl.errors import GraphError
 from dpdsl.evaluate import score_outputs
 from dpdsl.execute import run_reference, to_jsonable
-from dpdsl.graphs.core import Graph, batch_graphs
+from dpdsl.graphs.core import Graph
 from dpdsl.graphs.io import graph_to_json
 from dpdsl.graphs.shrink import shrink
 from dpdsl.graphs.validate import validate_graph
@@ -44,12 +46,12 @@ def teacher_fidelity(spec: SpecIR, student: Student, teacher: Teacher, cfg: Comp
                      held: list[Graph]) -> Verification:
     """Output agreement with the teacher on the held-out graphs; with a reference, who is wrong where."""
     lo, hi = _training_nodes(spec)
-    hb = batch_graphs(held)
+    hb = batch_any(held)
     with torch.no_grad():
         tout = teacher.run(hb)
     sres = student.run(hb)
     fid = score_outputs(spec, sres.outputs, tout.outputs, hb, match=close)
-    rep: dict[str, Any] = {"nodes": f"{lo}..{hi}", "graphs": hb.num_graphs, "node_agreement": fid["node_exact"],
+    rep: dict[str, Any] = {"nodes": f"{lo}..{hi}", "graphs": len(held), "node_agreement": fid["node_exact"],
                            "per_output": fid["per_output"], "capped_graphs": int(sres.capped.sum())}
     dis = ~fid["_ok"]
     if all(st.reference is not None for st in spec.states.values()):
@@ -60,7 +62,7 @@ def teacher_fidelity(spec: SpecIR, student: Student, teacher: Teacher, cfg: Comp
         rep["teacher_vs_reference"] = t_ok["node_exact"]
         rep["disagreements"] = int(dis.sum())
         rep["disagreements_teacher_wrong_student_exact"] = int((dis & ~t_ok["_ok"] & s_ok).sum())
-    return Verification({"fidelity": rep}, int(dis.sum()), hb.num_nodes)
+    return Verification({"fidelity": rep}, int(dis.sum()), int(dis.numel()))
 
 
 def reference_check(spec: SpecIR, student: Student, cfg: CompileConfig, ver: Verification) -> None:
@@ -69,7 +71,7 @@ def reference_check(spec: SpecIR, student: Student, cfg: CompileConfig, ver: Ver
     rows, failing = [], []
     for scale, count in zip(cfg.verify_scales, cfg.verify_graphs, strict=True):
         gs = sample_graphs(spec, count, cfg.stream("scale", scale), nodes=(lo * scale, hi * scale))
-        b = batch_graphs(gs)
+        b = batch_any(gs)
         ref = run_reference(spec, b)
         s = score_outputs(spec, student.run(b).outputs, ref.outputs, b)
         row = {"scale": scale, "nodes": f"{lo * scale}..{hi * scale}", "graphs": count,
@@ -78,11 +80,12 @@ def reference_check(spec: SpecIR, student: Student, cfg: CompileConfig, ver: Ver
         rows.append(row)
         if s["node_exact"] < 1.0:
             ver.inexact.append(row)
-            bad = torch.zeros(count, dtype=torch.long).index_add_(0, b.node_batch(), (~s["_ok"]).long())
+            units = unit_graph(spec, b)  # nodes, or the tuples of an index domain
+            bad = torch.zeros(count, dtype=torch.long).index_add_(0, units.node_batch(), (~s["_ok"]).long())
             failing += [(scale, gs[i]) for i in torch.nonzero(bad).flatten().tolist()]
     ver.report["reference"] = rows
     if failing:
-        scale, g = min(failing, key=lambda sg: (sg[1].num_nodes, sg[1].num_edges))
+        scale, g = min(failing, key=lambda sg: (instance_size(sg[1]), getattr(sg[1], "num_edges", 0)))
         ver.counterexample = counterexample(spec, student, g, scale)
 
 
@@ -108,6 +111,8 @@ def _mismatch(spec: SpecIR, student: Student, g: Graph) -> tuple[str, int, Any, 
 
 def counterexample(spec: SpecIR, student: Student, g: Graph, scale: int) -> dict[str, Any]:
     """``g`` (a graph the student gets wrong) shrunk to a small valid graph that it still gets wrong."""
+    if isinstance(g, SeqInstance):
+        return _sequence_counterexample(spec, student, g, scale)
 
     def fails(cand: Graph) -> bool:
         try:
@@ -124,8 +129,50 @@ def counterexample(spec: SpecIR, student: Student, g: Graph, scale: int) -> dict
             "student": s_val, "reference": r_val, "graph": graph_to_json(small)}
 
 
+SHRINK_TRIES = 400
+
+
+def _without(x: SeqInstance, axis: int, pos: int, spec: SpecIR) -> SeqInstance:
+    """``x`` with position ``pos`` of sequence ``axis`` removed (from every input on that axis)."""
+    lengths = list(x.lengths)
+    lengths[axis] -= 1
+    inputs = {k: (torch.cat([v[:pos], v[pos + 1:]]) if spec.domain.inputs[k].axis == axis else v)
+              for k, v in x.inputs.items()}
+    return SeqInstance(tuple(lengths), inputs)
+
+
+def shrink_instance(spec: SpecIR, x: SeqInstance, fails) -> SeqInstance:
+    """Greedy removal of positions (any axis, keeping one) while ``fails`` holds; at most
+    ``SHRINK_TRIES`` candidates (the sequence analogue of ``graphs.shrink``)."""
+    tries, progress = 0, True
+    while progress and tries < SHRINK_TRIES:
+        progress = False
+        for axis, n in enumerate(x.lengths):
+            pos = n - 1
+            while pos >= 0 and x.lengths[axis] > 1 and tries < SHRINK_TRIES:
+                cand = _without(x, axis, pos, spec)
+                tries += 1
+                if fails(cand):
+                    x, progress = cand, True
+                pos = min(pos - 1, x.lengths[axis] - 1)
+    return x
+
+
+def _sequence_counterexample(spec: SpecIR, student: Student, x: SeqInstance, scale: int) -> dict[str, Any]:
+    small = shrink_instance(spec, x, lambda cand: _mismatch(spec, student, cand) is not None)
+    output, tup, s_val, r_val = _mismatch(spec, student, small) or ("?", -1, None, None)
+    return {"scale": scale, "found_in": {"nodes": instance_size(x), "edges": 0},
+            "nodes": instance_size(small), "edges": 0, "output": output, "node": tup,
+            "student": s_val, "reference": r_val, "instance": instance_to_json(spec, small)}
+
+
 def describe_counterexample(cx: dict[str, Any]) -> str:
     """One line for the report: where the student is wrong, on the smallest instance found."""
+    if "instance" in cx:
+        return (f"{cx['output']}: the student differs from the reference at {cx['scale']}x; smallest failing "
+                f"instance found: total length {cx['nodes']} "
+                f"(shrunk from {cx['found_in']['nodes']}), tuple {cx['node']}: student {cx['student']}, reference "
+                f"{cx['reference']} (the whole instance is in report.json: verification.counterexample)")
     g = cx["graph"]
     edges = " ".join(f"{u}->{v}" if g["directed"] else f"{u}-{v}" for u, v in g["edges"])
     shown = f"; edges: {edges}" if len(g["edges"]) <= 24 else ""

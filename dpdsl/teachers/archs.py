@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dpdsl.ir import SpecIR
-from dpdsl.teachers import aligned, transformer
+from dpdsl.teachers import aligned_domain, transformer
 from dpdsl.types import REAL
 
 REAL_VALUED_RECIPE = {"decoder": "embedding", "value_weight": 100.0}
@@ -35,8 +35,8 @@ class Arch:
     teacher-forced on (round t-1 -> round t) pairs or on whole graphs' final outputs."""
 
     name: str
-    net: type
-    teacher: type
+    net: Callable[[dict], Any]  # config -> network
+    teacher: Callable[..., Any]  # (spec, config, net) -> teacher
     options: dict[str, Any]
     per_round: bool
     loss: Callable[..., Any]
@@ -50,10 +50,11 @@ class Arch:
 
 ARCHS: dict[str, Arch] = {
     a.name: a for a in (
-        Arch("aligned", aligned.AlignedNet, aligned.AlignedTeacher,
-             {"noise": 2e-3, "linear_channels": 0, "decoder": None, "value_weight": None},
-             per_round=True, loss=aligned.training_loss, spec_defaults=state_recipe,
-             doc="recurrent encode-process-decode GNN, one processor step per DP round"),
+        Arch("aligned", aligned_domain.make_net, aligned_domain.make_teacher,
+             {"noise": 2e-3, "linear_channels": 0, "decoder": None, "value_weight": None, "sum_candidates": False},
+             per_round=True, loss=aligned_domain.loss, spec_defaults=state_recipe,
+             doc="recurrent encode-process-decode GNN, one processor step per DP round (index domains: one "
+                 "message per view along its gather lists, triplets for split relations)"),
         Arch("transformer", transformer.TransformerNet, transformer.TransformerTeacher,
              {"layers": 6, "heads": 4}, per_round=False, loss=transformer.training_loss,
              doc="dense graph transformer on final outputs only (the non-aligned control)"),

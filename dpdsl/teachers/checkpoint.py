@@ -185,7 +185,8 @@ def _check_config_fits(p: Path, config: dict, spec: SpecIR) -> None:
     from dpdsl.registry import RELATIONS
 
     types = {**{k: v.type for k, v in spec.node_inputs.items()}, **{k: v.type for k, v in spec.edge_inputs.items()},
-             **{k: v.type for k, v in spec.states.items()}, **{k: v.type for k, v in spec.outputs.items()}}
+             **{k: v.type for k, v in spec.states.items()}, **{k: v.type for k, v in spec.outputs.items()},
+             **{k: v.type for k, v in spec.domain.inputs.items()}}
 
     def names(key: str) -> set[str]:
         items = config.get(key, [])
@@ -203,7 +204,8 @@ def _check_config_fits(p: Path, config: dict, spec: SpecIR) -> None:
     problems = []
     if names("state_fields") != set(spec.states):
         problems.append("state fields")
-    if not names("node_fields") <= set(spec.node_inputs) or not names("edge_fields") <= set(spec.edge_inputs):
+    if not names("node_fields") <= set(spec.node_inputs) or not names("edge_fields") <= set(spec.edge_inputs) \
+            or not names("pos_fields") <= set(spec.domain.inputs):
         problems.append("inputs")
     if not names("output_fields") <= set(spec.outputs):
         problems.append("outputs")

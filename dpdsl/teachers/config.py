@@ -26,7 +26,7 @@ DECODERS = ("wide", "embedding")
 STREAMS = ("train_graphs", "val_graphs", "weights", "order", "noise")
 COMMON = ("arch", "hidden", "epochs", "samples", "val_samples", "batch_size", "lr", "seed", "nodes")
 FLAGS = {"value_weight": "--value-weight", "val_samples": "val_samples", "batch_size": "batch_size",
-         "linear_channels": "linear_channels"}
+         "linear_channels": "linear_channels", "sum_candidates": "sum_candidates"}
 
 
 def _flag(name: str) -> str:
@@ -65,6 +65,7 @@ class TeacherConfig:
     linear_channels: int | None = None  # purely affine value messages
     decoder: str | None = None  # wide | embedding
     value_weight: float | None = None  # weight of the numeric value loss
+    sum_candidates: bool | None = None  # index domains: sums of the views' exact channels as value candidates
     # transformer only
     layers: int | None = None
     heads: int | None = None
@@ -81,7 +82,7 @@ class TeacherConfig:
         _float(self, "lr", 0.0, 10.0)
         self._check_nodes()
         own = ARCHS[self.arch].options
-        for name in ("noise", "linear_channels", "decoder", "value_weight", "layers", "heads"):
+        for name in ("noise", "linear_channels", "decoder", "value_weight", "sum_candidates", "layers", "heads"):
             if getattr(self, name) is not None and name not in own:
                 users = [a for a, spec in ARCHS.items() if name in spec.options]
                 raise UserError(f"{_flag(name)} applies to the {' / '.join(users)} teacher only, not to "
@@ -107,6 +108,8 @@ class TeacherConfig:
                 raise UserError(f"noise must be a number in 0..1, got {v!r}")
         if self.linear_channels is not None:
             _int(self, "linear_channels", 0, 1024)
+        if self.sum_candidates is not None and not isinstance(self.sum_candidates, bool):
+            raise UserError(f"sum_candidates must be true or false, got {self.sum_candidates!r}")
         if self.decoder is not None and self.decoder not in DECODERS:
             raise UserError(f"--decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         if self.value_weight is not None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
+from dpdsl.domains.units import batch_any
 from dpdsl.errors import CheckpointError, UserError
 from dpdsl.exits import first_line
-from dpdsl.graphs.core import batch_graphs
 from dpdsl.ir import SpecIR
 from dpdsl.teachers.contract import Teacher, TeacherOutput, fixed_instances
 
@@ -74,7 +74,7 @@ def probe_teacher(teacher: Teacher, spec: SpecIR, where: str, *, user: bool) -> 
         return
     try:
         with torch.no_grad():
-            out = teacher.run(batch_graphs(graphs))
+            out = teacher.run(batch_any(graphs))
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001 - a checkpoint's config or a user's model: not our bug

@@ -20,10 +20,13 @@ from dataclasses import replace
 
 import torch
 
+from dpdsl.domains.units import batch_any, instance_size, unit_graph
+from dpdsl.errors import UserError
 from dpdsl.execute import run_reference
-from dpdsl.graphs.core import Graph, batch_graphs
+from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.sampling import sample_graphs
+from dpdsl.teachers import aligned_domain
 from dpdsl.teachers.archs import ARCHS
 from dpdsl.teachers.common import (
     FieldSpec,
@@ -38,12 +41,15 @@ from dpdsl.teachers.common import (
 from dpdsl.teachers.config import TeacherConfig
 from dpdsl.teachers.contract import Teacher
 from dpdsl.tolerances import TEACHER_EVAL_DOC, teacher_correct
+from dpdsl.types import REAL
 
 INF_VALUE = 4.0  # ±inf features sit at ±4x the largest finite training value (see ``make_field``)
 
 
 def _make_items(spec: SpecIR, graphs: list[Graph], node_fields: list[FieldSpec], edge_fields: list[FieldSpec],
                 state_fields: list[FieldSpec], relations: list[str], runs: list) -> list[TrainItem]:
+    if spec.domain.indexed:  # instances are lowered per training batch (``aligned_domain.training_loss``)
+        return aligned_domain.train_items(spec, graphs, state_fields, runs)
     items = []
     for g, r in zip(graphs, runs, strict=True):
         p = prepare(spec, g, node_fields, edge_fields, relations)
@@ -60,21 +66,29 @@ def _build_config(spec: SpecIR, cfg: TeacherConfig, graphs: list[Graph], runs: l
               for name, st in spec.states.items()]
     node = [make_field(name, i.type, [g.node[name] for g in graphs], iv) for name, i in spec.node_inputs.items()]
     edge = [make_field(name, i.type, [g.edge[name] for g in graphs], iv) for name, i in spec.edge_inputs.items()]
+    pos = [make_field(name, i.type, [g.inputs[name] for g in graphs], iv) for name, i in spec.domain.inputs.items()]
     outs = [make_field(name, o.type, [r.outputs[name] for r in runs]) for name, o in spec.outputs.items()]
-    if cfg.linear_channels:  # one scale for every number: affine DP steps (dist[u] + w) stay unit coefficients
-        big = max([f.scale for f in states + node + edge if f.kind in ("int", "real")], default=1.0)
-        states, node, edge = ([replace(f, scale=big) if f.kind in ("int", "real") else f for f in fs]
-                              for fs in (states, node, edge))
+    if cfg.linear_channels or (spec.domain.indexed and any(st.type.kind == REAL for st in spec.states.values())):
+        # one scale for every number: affine DP steps (dist[u] + w) stay unit coefficients, and the domain
+        # teacher's exact channel (the sum of a message's read values) is in the states' units (real
+        # states only: LCS's int teacher plateaued at 98.5 % with one scale, 100 % without)
+        big = max([f.scale for f in states + node + edge + pos if f.kind in ("int", "real")], default=1.0)
+        states, node, edge, pos = ([replace(f, scale=big) if f.kind in ("int", "real") else f for f in fs]
+                                   for fs in (states, node, edge, pos))
+    domain = {} if not spec.domain.indexed else {
+        "pos_fields": [f.to_json() for f in pos], "domain_views": aligned_domain.view_plans(spec),
+        "domain_arity": len(spec.domain.vars)}
     return {
         **cfg.to_json(),
         "state_fields": [f.to_json() for f in states],
         "node_fields": [f.to_json() for f in node],
         "edge_fields": [f.to_json() for f in edge],
         "output_fields": [f.to_json() for f in outs],
-        "relations": spec_relations(spec),
-        "pointers": pointer_outputs(spec),
+        "relations": [] if domain else spec_relations(spec),
+        "pointers": {} if domain else pointer_outputs(spec),
         "value_channels": 8,
-        "id_scale": float(max(g.num_nodes for g in graphs)),
+        "id_scale": float(max(instance_size(g) for g in graphs)),
+        **domain,
     }
 
 
@@ -115,6 +129,9 @@ def _units(items: list[TrainItem], per_round: bool) -> list[tuple[int, int]]:
 def _train(spec: SpecIR, cfg: TeacherConfig, progress: bool, log: Callable[[str], None] | None) -> tuple[Teacher, dict]:
     t0 = time.perf_counter()
     arch = ARCHS[cfg.arch]
+    if spec.domain.indexed and cfg.arch != "aligned":
+        raise UserError(f"--arch {cfg.arch} runs on nodes specs only; '{spec.name}' lives on "
+                        f"{spec.domain.kind} (train --arch aligned)")
     graphs = sample_graphs(spec, cfg.samples, cfg.stream("train_graphs"), nodes=cfg.nodes)
     val_graphs = sample_graphs(spec, cfg.val_samples, cfg.stream("val_graphs"), nodes=cfg.nodes)
     runs = [run_reference(spec, g, record=True) for g in graphs]
@@ -192,7 +209,8 @@ def _accuracy(teacher: Teacher, spec: SpecIR, graphs: list[Graph], refs: list | 
     graph_ok = 0
     for s in range(0, len(graphs), batch_size):
         chunk = graphs[s:s + batch_size]
-        bg = batch_graphs(chunk)
+        bg = batch_any(chunk)
+        ug = unit_graph(spec, bg)  # nodes, or the tuples of an index domain
         traj = None
         if refs is not None:
             want = {k: torch.cat([r.outputs[k] for r in refs[s:s + batch_size]]) for k in spec.outputs}
@@ -209,13 +227,13 @@ def _accuracy(teacher: Teacher, spec: SpecIR, graphs: list[Graph], refs: list | 
                     ok = teacher_correct(st[name], rt[name], field_kind(stir.type))
                     per_state[name][0] += int(ok.sum())
                     per_state[name][1] += ok.numel()
-        ok_node = torch.ones(bg.num_nodes, dtype=torch.bool)
+        ok_node = torch.ones(ug.num_nodes, dtype=torch.bool)
         for name, o in spec.outputs.items():
             ok = teacher_correct(got[name], want[name], field_kind(o.type))
             per_out[name][0] += int(ok.sum())
             per_out[name][1] += ok.numel()
             ok_node &= ok
-        bad = torch.zeros(bg.num_graphs, dtype=torch.long).index_add(0, bg.node_batch(), (~ok_node).long())
+        bad = torch.zeros(ug.num_graphs, dtype=torch.long).index_add(0, ug.node_batch(), (~ok_node).long())
         graph_ok += int((bad == 0).sum())
     accs = {k: c / max(t, 1) for k, (c, t) in per_out.items()}
     out = {"per_output": accs, "node_acc": sum(accs.values()) / max(len(accs), 1),
