@@ -116,7 +116,7 @@ class CompiledAgg:
             nbr, me = ends
         elif eids is not None:
             nbr, me = nbr.index_select(0, eids), me.index_select(0, eids)
-        return self.body((c, nbr, me, eids), int(nbr.shape[0])), nbr, me
+        return self.body((c, nbr, me, eids), nbr.shape[0]), nbr, me  # no int(): keeps the edge count symbolic when traced (export)
 
     def reduce_all(self, c: Context, values: torch.Tensor, best: torch.Tensor | None = None) -> torch.Tensor:
         """The view at every node from the body values on every edge (edge order); ``best``: argmin's
