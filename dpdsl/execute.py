@@ -116,7 +116,8 @@ class CompiledAgg:
             nbr, me = ends
         elif eids is not None:
             nbr, me = nbr.index_select(0, eids), me.index_select(0, eids)
-        return self.body((c, nbr, me, eids), nbr.shape[0]), nbr, me  # no int(): keeps the edge count symbolic when traced (export)
+        # nbr.shape[0], not int(...): keeps the edge count symbolic when traced for export
+        return self.body((c, nbr, me, eids), nbr.shape[0]), nbr, me
 
     def reduce_all(self, c: Context, values: torch.Tensor, best: torch.Tensor | None = None) -> torch.Tensor:
         """The view at every node from the body values on every edge (edge order); ``best``: argmin's
