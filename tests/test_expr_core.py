@@ -207,9 +207,9 @@ def emitted_module(s: SpecIR, name: str) -> ModuleType:
 
 
 def test_emitted_skeletons_equal_the_executor_on_every_shipped_spec(node_specs: dict[str, SpecIR]) -> None:
-    specs = node_specs  # emit does not cover index domains yet (§12)
-    """Views and output aggregates (``Agg``, ``Index``) through the source backend == the torch backend."""
-    for name, s in [*specs.items(), ("core", spec())]:
+    """Views and output aggregates (``Agg``, ``Index``) through the source backend == the torch backend
+    (index-domain skeletons: tests/test_emit_domains.py)."""
+    for name, s in [*node_specs.items(), ("core", spec())]:
         mod = emitted_module(s, f"dpdsl_test_core_{name}")
         model = mod.Skeleton(transitions=reference_transitions(s))
         for g in sample_graphs(s, 12, 3):
