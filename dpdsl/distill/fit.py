@@ -1,6 +1,9 @@
 """Stage ``tree``: one field's transition samples -> the decision tree that replaces its unknown.
 
 LRH search + exact DP selection (default) or CART over LRH-passing predicates (docs/architecture.md §6).
+The search starts at ``cfg.beam`` conjunctions per depth and widens (doubling, up to ``WIDEN`` times)
+while the selected tree leaves a represented pattern unexplained (``patterns``): the beam is a cost
+knob, not a limit on which represented rules the student can find.
 """
 
 from __future__ import annotations
@@ -13,8 +16,14 @@ from dpdsl import tree as T
 from dpdsl.distill.config import CompileConfig
 from dpdsl.distill.conjunctions import LRHSearch
 from dpdsl.distill.dataset import FieldData
+from dpdsl.distill.patterns import unexplained_pattern
 from dpdsl.distill.report import report_number
 from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector
+
+WIDEN = 4
+"""The LRH search widens to at most this many times ``cfg.beam`` (and ``MAX_BEAM``) while a pattern remains:
+edit distance's transient states need 4x the default beam to reach the full three-way minimum."""
+MAX_BEAM = 1024
 
 
 @dataclass
@@ -50,16 +59,28 @@ def fit_field(d: FieldData, cfg: CompileConfig) -> FieldFit:
         fitter.fit(d.X, d.E, passing if passing else [])
         tree = fitter.tree_ if passing else _best_leaf(d)
     else:
-        # the LRH test: only conjunctions the teacher linearly represents can become tree nodes
-        cands = [c for c in search.candidates_ if search.scores_.get(c, np.inf) <= cfg.tau] if P else []
-        sel = DPTreeSelector(max_depth=cfg.max_depth, tolerance=cfg.tolerance).fit(d.X, d.E, cands) \
-            if P else None
-        tree = sel.tree_ if sel is not None else _best_leaf(d)
+        tree = _select(d, cfg, search) if P else _best_leaf(d)
+        n_probes = search.n_probes_ if P else 0  # including the widened search's
     tree = T.simplify(tree)
     pred = T.predict(tree, d.X) if P else np.full(d.size, tree.cls if isinstance(tree, T.Leaf) else 0)
     ok = d.E[np.arange(d.size), pred]
     per_round = {int(r): report_number(ok[d.rounds == r].mean()) for r in np.unique(d.rounds)}
     return FieldFit(tree, float(ok.mean()), pscores, n_probes, per_round)
+
+
+def _select(d: FieldData, cfg: CompileConfig, search: LRHSearch) -> T.Tree:
+    """The exact tree over the represented candidates, widening the search while a pattern remains."""
+    beam = cfg.beam
+    while True:
+        # the LRH test: only conjunctions the teacher linearly represents can become tree nodes
+        cands = [c for c in search.candidates_ if search.scores_.get(c, np.inf) <= cfg.tau]
+        tree = DPTreeSelector(max_depth=cfg.max_depth, tolerance=cfg.tolerance).fit(d.X, d.E, cands).tree_
+        wider = min(2 * beam, WIDEN * cfg.beam, MAX_BEAM)
+        represented = np.nan_to_num(search.predicate_scores_, nan=np.inf) <= cfg.tau
+        if wider <= beam or unexplained_pattern(d, tree, represented, cfg.tolerance) is None:
+            return tree
+        beam = wider
+        search.widen(beam)
 
 
 def _best_leaf(d: FieldData) -> T.Tree:

@@ -14,20 +14,26 @@ gather per read per message, as in the engine; messages go in chunks of at most
 ``MESSAGES_PER_CHUNK`` x width floats.
 
 Two paths per view, as on nodes: a hidden message (embeddings and raw features of every read) and a
-narrow *value* message over raw features with an exact affine skip (``d[i, k] + d[k, j]`` is affine in
-the value columns), so numbers survive the aggregation. Heads are ``aligned.NumericHead`` / linear
+narrow *value* message over raw features, beside an *exact* channel, so numbers survive the
+aggregation. The exact channel is the view's body evaluated by the engine's own body evaluator on the
+state the net is given (decoded from its features) and the true inputs: ``m[i, k] + m[k + 1, j] +
+p[i - 1] * p[k] * p[j]`` exactly, products included (``exact_body``, every checkpoint trained since
+this; older ones summed the reads' value columns, exact only for affine bodies such as
+``d[i, k] + d[k, j]``). Heads are ``aligned.NumericHead`` / linear
 (``embedding`` decoder) or residual MLPs (``wide``) as on nodes. Every output is computed from the
 decoded final state by the executor's own output expressions (no pointer heads on domains).
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
+import math
 
 import torch
 from torch import nn
 
-from dpdsl.domains.engine import DomainAgg
+from dpdsl.domains.engine import DomainAgg, MsgEnv
 from dpdsl.domains.lower import chunks, enumerate_chunk
 from dpdsl.domains.units import batch_any
 from dpdsl.execute import Context, make_context, run_reference
@@ -134,8 +140,10 @@ class ViewMessage(nn.Module):
         self.lin_bias = nn.Parameter(torch.zeros(vc))
 
     def forward(self, x: torch.Tensor, raw: torch.Tensor, p: DomainPrepared, cap: int, v: int,
-                reduce: str) -> torch.Tensor:
-        """[T, hidden + 1 + vc + 2]: reduced hidden, exact and value messages, log(1 + count), empty flag."""
+                reduce: str, body: tuple[Context, float, float] | None = None) -> torch.Tensor:
+        """[T, hidden + 1 + vc + 2]: reduced hidden, exact and value messages, log(1 + count), empty flag.
+        ``body`` = (a context holding the decoded state, unit scale, inf sentinel): the exact channel is
+        the body's value in those units; without it, the sum of the reads' value columns."""
         T = x.shape[0]
         full = [self.ops[r](x) if s == "tuple" else self.ops[r](p.sources[(s, n)])
                 for r, (s, n) in enumerate(self.reads)]
@@ -155,12 +163,41 @@ class ViewMessage(nn.Module):
                 pre = pre + full[r].index_select(0, ids[r])
                 vpre = vpre + vfull[r].index_select(0, ids[r])
                 lin = lin + lfull[r].index_select(0, ids[r])
-                fixed = fixed + exact[r].index_select(0, ids[r])
+                if body is None:
+                    fixed = fixed + exact[r].index_select(0, ids[r])
+            if body is not None:
+                fixed = exact_units(p.aggs[v].body(MsgEnv(body[0], msgs, ids), int(msgs.tgt.shape[0])), *body[1:])
             m = torch.cat([self.out(torch.relu(pre)), fixed.unsqueeze(1), lin + self.v_out(torch.relu(vpre))], 1)
             parts.append(_reduce(m, msgs.tgt - msgs.t0, msgs.t1 - msgs.t0, reduce))
         if not parts:
             return torch.zeros(T, self.out.out_features + 1 + self.v_out.out_features + 2)
         return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def exact_units(value: torch.Tensor, scale: float, inf_value: float) -> torch.Tensor:
+    """A body value as a float32 feature: truth values 0/1, finite numbers / ``scale``, ±inf at
+    ±``inf_value`` (the state encoding's sentinel, so min/max commute with it), NaN 0."""
+    if value.dtype == torch.bool:
+        return value.to(torch.float32)
+    x = value.to(torch.float64)
+    out = torch.where(torch.isfinite(x), x / scale, torch.sign(x) * inf_value)
+    return torch.nan_to_num(out, nan=0.0).to(torch.float32)
+
+
+def decode_state(state_x: torch.Tensor, fields: list[FieldSpec]) -> dict[str, torch.Tensor]:
+    """The values the features ``state_x`` encode (``common.encode_value`` inverted: float32 precision)."""
+    out, off = {}, 0
+    for f in fields:
+        col = state_x[:, off:off + f.width].to(torch.float64)
+        if f.kind == "bool":
+            out[f.name] = col[:, 0] > 0.5
+        elif f.kind == "enum":
+            out[f.name] = col.argmax(1).to(torch.float64)
+        else:
+            val = torch.where(col[:, 1] > 0.5, math.inf, torch.where(col[:, 2] > 0.5, -math.inf, col[:, 0] * f.scale))
+            out[f.name] = val.round() if f.kind == "int" else val
+        off += f.width
+    return out
 
 
 def _reduce(m: torch.Tensor, me: torch.Tensor, k: int, reduce: str) -> torch.Tensor:
@@ -226,6 +263,10 @@ class DomainAlignedNet(nn.Module):
         self.pos_fields = [FieldSpec.from_json(d) for d in config["pos_fields"]]
         self.views: list[dict] = list(config["domain_views"])
         self.id_scale = float(config.get("id_scale", 16.0))
+        self.exact_body = bool(config.get("exact_body", False))
+        numeric = [f for f in self.state_fields if f.kind in ("int", "real")]
+        self.exact_scale = numeric[0].scale if numeric else 1.0  # one scale for every number (train.py)
+        self.exact_inf = numeric[0].inf_value if numeric else 0.0
         self.relations: list[str] = []
         self.pointers: dict[str, str] = {}
         d_raw = _width(self.state_fields) + int(config["domain_arity"]) + 1
@@ -277,6 +318,15 @@ class DomainAlignedNet(nn.Module):
     def raw(self, p: DomainPrepared, state_x: torch.Tensor) -> torch.Tensor:
         return torch.cat([state_x, p.builtin_x], 1)
 
+    def body_context(self, p: DomainPrepared, state_x: torch.Tensor) -> tuple[Context, float, float] | None:
+        """What ``ViewMessage`` needs for the exact body channel (None for checkpoints before it): the
+        run's context with the state ``state_x`` encodes, and the channel's units."""
+        if not self.exact_body:
+            return None
+        ctx = copy.copy(p.ctx)
+        ctx.state = decode_state(state_x, self.state_fields)
+        return ctx, self.exact_scale, self.exact_inf
+
     def encode(self, p: DomainPrepared, state_x: torch.Tensor) -> torch.Tensor:
         return self._bound(self.encoder(self.raw(p, state_x)))
 
@@ -289,7 +339,8 @@ class DomainAlignedNet(nn.Module):
             z = self._bound(self.encoder(raw))
         x = torch.cat([z, raw], 1)
         cap = max(1, MESSAGES_PER_CHUNK)
-        aggs = [msg(x, raw, p, cap, v, self.views[v]["reduce"]) for v, msg in enumerate(self.message)]
+        body = self.body_context(p, state_x)
+        aggs = [msg(x, raw, p, cap, v, self.views[v]["reduce"], body) for v, msg in enumerate(self.message)]
         agg = torch.cat(aggs, 1) if aggs else torch.zeros(raw.shape[0], 0)
         h = self._bound(z + self.update(torch.cat([z, agg, raw], 1)))
         head_in = h if self.decoder == "embedding" else torch.cat([h, agg, raw], 1)

@@ -77,7 +77,7 @@ def _build_config(spec: SpecIR, cfg: TeacherConfig, graphs: list[Graph], runs: l
                                    for fs in (states, node, edge, pos))
     domain = {} if not spec.domain.indexed else {
         "pos_fields": [f.to_json() for f in pos], "domain_views": aligned_domain.view_plans(spec),
-        "domain_arity": len(spec.domain.vars)}
+        "domain_arity": len(spec.domain.vars), "exact_body": True}
     return {
         **cfg.to_json(),
         "state_fields": [f.to_json() for f in states],
