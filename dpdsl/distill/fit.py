@@ -1,9 +1,9 @@
 """Stage ``tree``: one field's transition samples -> the decision tree that replaces its unknown.
 
 LRH search + exact DP selection (default) or CART over LRH-passing predicates (docs/architecture.md §6).
-The search starts at ``cfg.beam`` conjunctions per depth and widens (doubling, up to ``WIDEN`` times)
-while the selected tree leaves a represented pattern unexplained (``patterns``): the beam is a cost
-knob, not a limit on which represented rules the student can find.
+While the selected tree leaves a represented pattern unexplained (``patterns``), the search grows below
+the pattern's leaf and then widens from ``cfg.beam`` conjunctions per depth (doubling, up to ``WIDEN``
+times): the beam is a cost knob, not a limit on which represented rules the student can find.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from dpdsl import tree as T
 from dpdsl.distill.config import CompileConfig
-from dpdsl.distill.conjunctions import LRHSearch
+from dpdsl.distill.conjunctions import Conj, LRHSearch
 from dpdsl.distill.dataset import FieldData
 from dpdsl.distill.patterns import unexplained_pattern
 from dpdsl.distill.report import report_number
@@ -24,6 +24,8 @@ WIDEN = 4
 """The LRH search widens to at most this many times ``cfg.beam`` (and ``MAX_BEAM``) while a pattern remains:
 edit distance's transient states need 4x the default beam to reach the full three-way minimum."""
 MAX_BEAM = 1024
+GROW_PER_NODE = 4
+"""Splits kept per node when the search grows below a pattern's leaf (``LRHSearch.expand``)."""
 
 
 @dataclass
@@ -69,15 +71,25 @@ def fit_field(d: FieldData, cfg: CompileConfig) -> FieldFit:
 
 
 def _select(d: FieldData, cfg: CompileConfig, search: LRHSearch) -> T.Tree:
-    """The exact tree over the represented candidates, widening the search while a pattern remains."""
-    beam = cfg.beam
+    """The exact tree over the represented candidates. While it leaves a represented pattern, the search
+    first grows below the pattern's leaf (every one-literal extension is probed: cheap, and what a
+    region one test short of the tree needs), then widens its beam (doubling, up to ``WIDEN`` x)."""
+    beam, grown = cfg.beam, set()
+    represented = np.nan_to_num(search.predicate_scores_, nan=np.inf) <= cfg.tau
     while True:
         # the LRH test: only conjunctions the teacher linearly represents can become tree nodes
         cands = [c for c in search.candidates_ if search.scores_.get(c, np.inf) <= cfg.tau]
         tree = DPTreeSelector(max_depth=cfg.max_depth, tolerance=cfg.tolerance).fit(d.X, d.E, cands).tree_
+        pat = unexplained_pattern(d, tree, represented, cfg.tolerance)
+        if pat is None:
+            return tree
+        leaf = Conj(sum(1 << q for q, v in pat.path if v), sum(1 << q for q, v in pat.path if not v))
+        if len(pat.path) < cfg.max_depth and leaf not in grown:
+            grown.add(leaf)
+            if search.expand([leaf], GROW_PER_NODE):
+                continue
         wider = min(2 * beam, WIDEN * cfg.beam, MAX_BEAM)
-        represented = np.nan_to_num(search.predicate_scores_, nan=np.inf) <= cfg.tau
-        if wider <= beam or unexplained_pattern(d, tree, represented, cfg.tolerance) is None:
+        if wider <= beam:
             return tree
         beam = wider
         search.widen(beam)

@@ -9,7 +9,7 @@ pattern left after widening makes the student unfaithful).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import binom
@@ -31,6 +31,10 @@ class Pattern:
     fixes: int  # samples the switch would fix
     breaks: int  # samples it would break
     p_value: float  # Bonferroni-corrected
+    path: tuple[tuple[int, bool], ...] = field(default=(), compare=False)  # the leaf's (predicate, value) tests
+
+    def to_json(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "path"}
 
     def describe(self) -> str:
         return (f"{self.field}: where {self.where} the teacher prefers {self.term} to the tree's {self.tree_term} "
@@ -77,5 +81,6 @@ def unexplained_pattern(d: FieldData, tree: T.Tree, represented: np.ndarray, tol
             q, v = labels[r]
             tests.append(names[q] if v else f"not ({names[q]})")
         where = " and ".join(tests) if tests else "every input"
-        best = (g, Pattern(d.field, where, terms[k], terms[int(arr.value[lf])], a, b, p))
+        best = (g, Pattern(d.field, where, terms[k], terms[int(arr.value[lf])], a, b, p,
+                               tuple((int(q), bool(v)) for q, v in path)))
     return best[1] if best else None

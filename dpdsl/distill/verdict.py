@@ -66,7 +66,7 @@ class Decision:
     patterns: list[Pattern]
 
     def to_json(self) -> dict[str, object]:
-        return {"noise": self.noise.to_json(), "patterns": [p.__dict__ for p in self.patterns]}
+        return {"noise": self.noise.to_json(), "patterns": [p.to_json() for p in self.patterns]}
 
 
 def decide(fits: dict[str, FieldFit], data: dict[str, FieldData], ver: Verification, init_agreement: float,
