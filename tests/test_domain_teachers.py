@@ -162,14 +162,14 @@ def _shipped(name: str) -> Path:
     return p
 
 
-def _compile(name: str, faithful: bool = True):
+def _compile(name: str):
     from dpdsl.distill.pipeline import CompileConfig, compile_student
     from dpdsl.teachers.checkpoint import load_teacher
 
     spec = _spec(name)
     path = _shipped(name)
     res = compile_student(spec, load_teacher(path, spec), CompileConfig(seed=0, **QUICK), teacher_path=str(path))
-    assert res.faithful or not faithful, (res.problems, res.student.rules())
+    assert res.faithful, (res.problems, res.student.rules())
     return spec, res.student
 
 
@@ -204,23 +204,19 @@ def test_shipped_lcs_length_teacher_gives_an_exact_student() -> None:
         np.testing.assert_array_equal(res.layout.unflatten(res.outputs["arrow"], k).numpy(), arrow, err_msg=f"{k}")
 
 
-# (spec, the verdict must be faithful): max_subarray's teacher is at 81 %
-SLOW = [("transitive_closure", True), ("minimum", True), ("edit_distance", True), ("max_subarray", False)]
-# the shipped teachers of these do not decide well enough to distil (60 % / 43 % per tuple at 1x)
-WEAK = ["matrix_chain_order", "optimal_bst"]
+SLOW = ["transitive_closure", "minimum", "edit_distance", "max_subarray", "matrix_chain_order", "optimal_bst"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,faithful", SLOW + [pytest.param(w, True, marks=pytest.mark.xfail(
-    reason="the shipped teacher is too inaccurate (teachers/README.md)", strict=False)) for w in WEAK])
-def test_other_shipped_domain_teachers_give_exact_students(name: str, faithful: bool) -> None:
+@pytest.mark.parametrize("name", SLOW)
+def test_other_shipped_domain_teachers_give_exact_students(name: str) -> None:
     """The student equals the reference executor (itself held to the oracles in test_domains) at 64."""
     from dpdsl.domains.units import batch_any
     from dpdsl.evaluate import score_outputs
     from dpdsl.execute import run_reference
     from dpdsl.sampling import sample_graphs
 
-    spec, student = _compile(name, faithful)
+    spec, student = _compile(name)
     gs = sample_graphs(spec, 4, 11, nodes=(64, 64))
     b = batch_any(gs)
     s = score_outputs(spec, student.run(b).outputs, run_reference(spec, b).outputs, b)
