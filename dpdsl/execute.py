@@ -410,8 +410,8 @@ class _Run:
             fr.record_moves(name, val, old)
             if num is not None:
                 num |= _differs(val, old)
-            elif fixpoint and not anything and bool(d.any()):  # numeric changes are among the bit changes
-                anything = _any_differs(val[d], old[d])
+            elif fixpoint and not anything:  # on the k compacted nodes: no gathers of the bit changes
+                anything = _any_differs(val, old)
             new[name] = val
         for name, val in new.items():  # in place: the frontier owns these tensors (Frontier.own_state)
             ctx.state[name].index_copy_(0, nodes, val)
