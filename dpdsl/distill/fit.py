@@ -22,7 +22,8 @@ from dpdsl.distill.treefit import CartTreeFitter, DPTreeSelector
 
 WIDEN = 4
 """The LRH search widens to at most this many times ``cfg.beam`` (and ``MAX_BEAM``) while a pattern remains:
-edit distance's transient states need 4x the default beam to reach the full three-way minimum."""
+edit distance's transient states need 2x the default beam (after growing below the pattern's leaf) to
+reach the full three-way minimum."""
 MAX_BEAM = 1024
 GROW_PER_NODE = 4
 """Splits kept per node when the search grows below a pattern's leaf (``LRHSearch.expand``)."""

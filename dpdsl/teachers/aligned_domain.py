@@ -151,8 +151,8 @@ class ViewMessage(nn.Module):
                  for r, (s, n) in enumerate(self.reads)]
         lfull = [self.lin[r](raw[:, self.lin_cols]) if s == "tuple" else self.lin[r](p.sources[(s, n)])
                  for r, (s, n) in enumerate(self.reads)]
-        exact = [(raw if s == "tuple" else p.sources[(s, n)])[:, c]
-                 for (s, n), c in zip(self.reads, self.value_col, strict=True)]
+        exact = [] if body is not None else [(raw if s == "tuple" else p.sources[(s, n)])[:, c]
+                                             for (s, n), c in zip(self.reads, self.value_col, strict=True)]
         me_h, me_v = self.me(x), self.v_me(raw)
         parts = []
         for msgs, ids in p.chunks(v, cap):
