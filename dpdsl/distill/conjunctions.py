@@ -32,6 +32,17 @@ class Conj(NamedTuple):
         """Mask of the predicates mentioned (either sign)."""
         return self.pos | self.neg
 
+    @staticmethod
+    def of(literals: Iterable[tuple[int, bool]]) -> Conj:
+        """The conjunction of ``(pred, value)`` literals (a tree path): the inverse of ``literals``."""
+        pos = neg = 0
+        for q, v in literals:
+            if v:
+                pos |= 1 << q
+            else:
+                neg |= 1 << q
+        return Conj(pos, neg)
+
     def extend(self, pred: int, value: bool) -> Conj:
         """The child conjunction adding literal ``pred == value``."""
         bit = 1 << pred

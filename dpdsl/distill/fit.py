@@ -62,7 +62,7 @@ def fit_field(d: FieldData, cfg: CompileConfig) -> FieldFit:
         fitter.fit(d.X, d.E, passing if passing else [])
         tree = fitter.tree_ if passing else _best_leaf(d)
     else:
-        tree = _select(d, cfg, search) if P else _best_leaf(d)
+        tree = _select(d, cfg, search, pscores <= cfg.tau) if P else _best_leaf(d)
         n_probes = search.n_probes_ if P else 0  # including the widened search's
     tree = T.simplify(tree)
     pred = T.predict(tree, d.X) if P else np.full(d.size, tree.cls if isinstance(tree, T.Leaf) else 0)
@@ -71,12 +71,11 @@ def fit_field(d: FieldData, cfg: CompileConfig) -> FieldFit:
     return FieldFit(tree, float(ok.mean()), pscores, n_probes, per_round)
 
 
-def _select(d: FieldData, cfg: CompileConfig, search: LRHSearch) -> T.Tree:
+def _select(d: FieldData, cfg: CompileConfig, search: LRHSearch, represented: np.ndarray) -> T.Tree:
     """The exact tree over the represented candidates. While it leaves a represented pattern, the search
     first grows below the pattern's leaf (every one-literal extension is probed: cheap, and what a
     region one test short of the tree needs), then widens its beam (doubling, up to ``WIDEN`` x)."""
     beam, grown = cfg.beam, set()
-    represented = np.nan_to_num(search.predicate_scores_, nan=np.inf) <= cfg.tau
     while True:
         # the LRH test: only conjunctions the teacher linearly represents can become tree nodes
         cands = [c for c in search.candidates_ if search.scores_.get(c, np.inf) <= cfg.tau]
@@ -84,7 +83,7 @@ def _select(d: FieldData, cfg: CompileConfig, search: LRHSearch) -> T.Tree:
         pat = unexplained_pattern(d, tree, represented, cfg.tolerance)
         if pat is None:
             return tree
-        leaf = Conj(sum(1 << q for q, v in pat.path if v), sum(1 << q for q, v in pat.path if not v))
+        leaf = Conj.of(pat.path)
         if len(pat.path) < cfg.max_depth and leaf not in grown:
             grown.add(leaf)
             if search.expand([leaf], GROW_PER_NODE):

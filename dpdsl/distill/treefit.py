@@ -245,7 +245,7 @@ def _impure_leaves(tree: Tree, X: np.ndarray, E: np.ndarray) -> list[Conj]:
     """Path conjunctions of the leaves whose class does not explain every sample reaching them."""
     out = []
     for path, cls in _leaf_cubes(tree):
-        c = Conj(sum(1 << q for q, v in path.items() if v), sum(1 << q for q, v in path.items() if not v))
+        c = Conj.of(path.items())
         cell = evaluate(X, [c])[:, 0]
         if cell.any() and not E[cell, cls].all():
             out.append(c)
