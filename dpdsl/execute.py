@@ -26,7 +26,7 @@ from dpdsl.domains.lower import lower
 from dpdsl.errors import UserError
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
-from dpdsl.frontier import Frontier, bits_differ, flatnonzero
+from dpdsl.frontier import Frontier, any_true, bits_differ, flatnonzero, select
 from dpdsl.graphs.core import Graph
 from dpdsl.ir import SpecIR
 from dpdsl.limits import check_round_counts
@@ -395,7 +395,7 @@ class _Run:
         place. Returns (front, moved) as ``dense_round``."""
         ctx, spec = self.ctx, self.spec
         if t > self.all_active_until:
-            nodes = nodes[self.caps.index_select(0, nodes) >= t]
+            nodes = select(nodes, self.caps.index_select(0, nodes) >= t)
         k = int(nodes.shape[0])
         fixpoint, single = spec.rounds.fixpoint, self.single
         bits = torch.zeros(k, dtype=torch.bool)
@@ -415,8 +415,8 @@ class _Run:
             new[name] = val
         for name, val in new.items():  # in place: the frontier owns these tensors (Frontier.own_state)
             ctx.state[name].index_copy_(0, nodes, val)
-        front = nodes[bits]
-        return front, self.moved(front, anything if num is None else nodes[num])
+        front = select(nodes, bits)
+        return front, self.moved(front, anything if num is None else select(nodes, num))
 
     def moved(self, front: torch.Tensor | None, numeric: Moved) -> Moved:
         """What ``done`` reads: with a fixpoint the numeric changes (a bool for one graph, else a mask or
@@ -430,7 +430,7 @@ class _Run:
         if isinstance(changed, bool):
             anything = changed
         else:
-            anything = bool(changed.any()) if changed.dtype == torch.bool else changed.numel() > 0
+            anything = any_true(changed) if changed.dtype == torch.bool else changed.numel() > 0
         if not anything:
             return True
         if self.single:

@@ -6,6 +6,7 @@ unreachable parts, single and batched, with the sparse/dense switch forced both 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from bits import same_bits
@@ -218,7 +219,21 @@ def test_csr_slices_equal_scans() -> None:
     assert torch.equal(csr, want)
     scan = frontier.EdgeSide(key, 50).edges_of(nodes)
     assert torch.equal(scan, torch.tensor(sorted(want.tolist())))
-    assert torch.equal(frontier.Csr(torch.sort(key).values, 50).perm, torch.arange(400))  # sorted input
+    assert np.array_equal(frontier.Csr(torch.sort(key).values, 50).perm, np.arange(400))  # sorted input
+    other = torch.randint(0, 50, (400,), generator=gen)
+    eids, ends, others = frontier.Csr(key, 50).edges_and_ends(nodes, other)
+    assert torch.equal(eids, want) and torch.equal(ends, key[want]) and torch.equal(others, other[want])
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 40, 3000])
+def test_unique_nodes_both_ways(count: int) -> None:
+    """Sorted distinct ids by sort (few ids) and by the node mask (many), each equal to torch.unique,
+    and the mask left all false."""
+    gen = torch.Generator().manual_seed(count)
+    mark = torch.zeros(1500, dtype=torch.bool)
+    parts = [torch.randint(0, 1500, (count,), generator=gen), torch.randint(0, 1500, (count // 3,), generator=gen)]
+    assert torch.equal(frontier.unique_nodes(parts, mark), torch.unique(torch.cat(parts)))
+    assert not mark.any()
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
