@@ -26,8 +26,9 @@ from dpdsl.domains.lower import lower
 from dpdsl.errors import UserError
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
-from dpdsl.frontier import Frontier, any_true, bits_differ, flatnonzero, select
+from dpdsl.frontier import Frontier, bits_differ
 from dpdsl.graphs.core import Graph
+from dpdsl.hostops import any_true, flatnonzero, select
 from dpdsl.ir import SpecIR
 from dpdsl.limits import check_round_counts
 from dpdsl.registry import AGGREGATORS, RELATIONS
