@@ -23,7 +23,8 @@ the solver once and reads ``VmHWM``; the difference is the extra peak resident m
 does not see torch allocations at all). Without ``clear_refs`` it falls back to ``ru_maxrss`` deltas.
 
 Families (issue 12, ``--families``): the student (frontier rounds, the default) and the same student
-with dense rounds (``frontier=False``) against the hand loop and scipy on Erdős–Rényi digraphs
+with dense rounds (``frontier=False``) against the hand loop, a hand-written frontier loop of the same
+DP (``hand_frontier``: the floor under the student's frontier rounds) and scipy on Erdős–Rényi digraphs
 (``--er``, nodes:edges) and on 4-neighbour grids (``--grids``, side lengths; both directions, edges in
 random order, source in a corner: high diameter, small frontier). Time: median wall time of
 ``--repeats`` interleaved runs after a warm-up (graphs above 1.5M edges: ``--big-repeats`` runs, no

@@ -1,0 +1,41 @@
+"""The numpy host-side helpers give torch's answers (``dpdsl.hostops``): the frontier and the fixpoint
+tests rely on them being the same values, bit for bit, including signed zeros, infinities and NaN."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dpdsl import hostops
+
+SPECIAL = st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -2.5, 5e-324])
+VALUES = st.lists(st.one_of(SPECIAL, st.floats(allow_nan=True, allow_infinity=True)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(xs=VALUES, ys=VALUES)
+def test_helpers_agree_with_torch(xs: list[float], ys: list[float]) -> None:
+    k = min(len(xs), len(ys))
+    a = torch.tensor(xs[:k], dtype=torch.float64)
+    b = torch.tensor(ys[:k], dtype=torch.float64)
+    mask = a < b
+    assert hostops.any_true(mask) == bool(mask.any())
+    assert hostops.all_ordered(a, b, down=True) == bool((a <= b).all())
+    assert hostops.all_ordered(a, b, down=False) == bool((a >= b).all())
+    assert hostops.zero_or_nan(a) == bool(((a == 0) | torch.isnan(a)).any())
+    assert torch.equal(hostops.select(torch.arange(k), mask), torch.arange(k)[mask])
+    assert torch.equal(hostops.flatnonzero(mask), mask.nonzero().flatten())
+
+
+def test_zero_or_nan_edges() -> None:
+    """Either zero, a NaN among infinities, a subnormal (not zero) and the empty tensor."""
+    def f(xs: list[float]) -> torch.Tensor:
+        return torch.tensor(xs, dtype=torch.float64)
+
+    assert hostops.zero_or_nan(f([1.0, -0.0]))
+    assert hostops.zero_or_nan(f([math.inf, math.nan, -math.inf]))
+    assert not hostops.zero_or_nan(f([5e-324, -math.inf]))
+    assert not hostops.zero_or_nan(torch.zeros(0, dtype=torch.float64))
