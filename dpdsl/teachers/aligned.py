@@ -35,9 +35,10 @@ from dpdsl.ir import SpecIR
 from dpdsl.registry import AGGREGATORS
 from dpdsl.teachers.common import (
     FieldSpec,
-    Prepared,
+    NetTeacher,
     TrainBatch,
     TrainItem,
+    aligned_fields,
     cat_states,
     collate,
     decode_head,
@@ -45,7 +46,6 @@ from dpdsl.teachers.common import (
     head_loss,
     outputs_from_state,
     per_graph_any,
-    prepare,
     states_changed,
 )
 from dpdsl.teachers.contract import TeacherOutput
@@ -204,13 +204,8 @@ class AlignedNet(nn.Module):
         # "wide": heads read [h, value aggregates, raw features] through MLPs (the first shipped
         # teachers); "embedding": h is bounded (tanh) and every head is a linear read-out of h alone, so
         # each decision the teacher makes -- e.g. whether ``best < dist`` -- must live in the embedding
-        self.decoder = str(config.get("decoder", "wide"))
-        if self.decoder not in ("wide", "embedding"):
-            raise ValueError(f"unknown aligned decoder '{self.decoder}'")
+        self.decoder, self.state_fields, self.node_fields, self.edge_fields = aligned_fields(config)
         lin = self.decoder == "embedding"
-        self.state_fields = [FieldSpec.from_json(d) for d in config["state_fields"]]
-        self.node_fields = [FieldSpec.from_json(d) for d in config["node_fields"]]
-        self.edge_fields = [FieldSpec.from_json(d) for d in config["edge_fields"]]
         self.relations: list[str] = list(config["relations"])
         self.pointers: dict[str, str] = dict(config["pointers"])
         dn = sum(f.width for f in self.node_fields)
@@ -293,24 +288,15 @@ class AlignedNet(nn.Module):
         return torch.cat([nbr, own]), torch.cat([me, own]), torch.cat([es, ss])
 
 
-class AlignedTeacher:
+class AlignedTeacher(NetTeacher):
     """A trained ``AlignedNet`` bound to its spec: implements the ``Teacher`` protocol."""
 
     arch = ARCH
+    net_class = AlignedNet
 
-    def __init__(self, spec: SpecIR, config: dict, net: AlignedNet | None = None) -> None:
-        self.spec = spec
-        self.spec_name = spec.name
-        self.spec_hash = spec.hash
-        self.config = config
-        self.net = net if net is not None else AlignedNet(config)
-        self.net.eval()
-        self.width = int(config["hidden"])
-        self.seed: int | None = config.get("seed")
+    def __init__(self, spec: SpecIR, config: dict, net: nn.Module | None = None) -> None:
+        super().__init__(spec, config, net)
         self.max_steps: int | None = None  # optional extra cap on processor steps (evaluation budgets)
-
-    def prepare(self, graph: Graph) -> Prepared:
-        return prepare(self.spec, graph, self.net.node_fields, self.net.edge_fields, self.net.relations)
 
     def state_features(self, state: dict[str, torch.Tensor], n: int) -> torch.Tensor:
         return encode_values(state, self.net.state_fields, n)
@@ -354,9 +340,6 @@ class AlignedTeacher:
             outputs[name] = (pick - p.offsets[p.batch[pick]]).to(torch.float64)
         outputs = {name: outputs[name] for name in self.spec.outputs}
         return TeacherOutput(outputs, embeddings, states)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.net.parameters())
 
 
 # --- training (teacher-forced: one sample per (graph, round t-1 -> round t) pair) ------------------

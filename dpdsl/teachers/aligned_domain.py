@@ -44,6 +44,7 @@ from dpdsl.teachers.aligned import training_loss as aligned_training_loss
 from dpdsl.teachers.common import (
     FieldSpec,
     TrainItem,
+    aligned_fields,
     cat_states,
     decode_head,
     encode_value,
@@ -253,13 +254,8 @@ class DomainAlignedNet(nn.Module):
         super().__init__()
         hd = int(config["hidden"])
         vc = int(config.get("value_channels", 8))
-        self.decoder = str(config.get("decoder", "wide"))
-        if self.decoder not in ("wide", "embedding"):
-            raise ValueError(f"unknown aligned decoder '{self.decoder}'")
+        self.decoder, self.state_fields, self.node_fields, self.edge_fields = aligned_fields(config)
         lin = self.decoder == "embedding"
-        self.state_fields = [FieldSpec.from_json(d) for d in config["state_fields"]]
-        self.node_fields = [FieldSpec.from_json(d) for d in config["node_fields"]]
-        self.edge_fields = [FieldSpec.from_json(d) for d in config["edge_fields"]]
         self.pos_fields = [FieldSpec.from_json(d) for d in config["pos_fields"]]
         self.views: list[dict] = list(config["domain_views"])
         self.id_scale = float(config.get("id_scale", 16.0))
@@ -438,8 +434,7 @@ class DomainAlignedTeacher(AlignedTeacher):
     """An ``AlignedTeacher`` whose net runs on the tuples of an index domain (same contract: per-step
     embeddings and decoded states per tuple, outputs per tuple)."""
 
-    def __init__(self, spec: SpecIR, config: dict, net: DomainAlignedNet | None = None) -> None:
-        super().__init__(spec, config, net if net is not None else DomainAlignedNet(config))  # type: ignore[arg-type]
+    net_class = DomainAlignedNet
 
     @torch.no_grad()
     def run(self, graph, max_steps: int | None = None) -> TeacherOutput:  # type: ignore[override]

@@ -233,6 +233,40 @@ def prepare(spec: SpecIR, graph: Graph, node_fields: list[FieldSpec], edge_field
                     init, caps, rel)
 
 
+class NetTeacher:
+    """A trained net bound to its spec: the half of the ``Teacher`` protocol every architecture shares
+    (identity, config, prepared inputs, size). Subclasses name their net class and implement ``run``."""
+
+    arch: str
+    net_class: type
+
+    def __init__(self, spec: SpecIR, config: dict, net: torch.nn.Module | None = None) -> None:
+        self.spec = spec
+        self.spec_name = spec.name
+        self.spec_hash = spec.hash
+        self.config = config
+        self.net = net if net is not None else self.net_class(config)
+        self.net.eval()
+        self.width = int(config["hidden"])
+        self.seed: int | None = config.get("seed")
+
+    def prepare(self, graph: Graph) -> Prepared:
+        return prepare(self.spec, graph, self.net.node_fields, self.net.edge_fields, self.net.relations)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+
+def aligned_fields(config: dict) -> tuple[str, list[FieldSpec], list[FieldSpec], list[FieldSpec]]:
+    """An aligned net's decoder kind ("wide" or "embedding", validated) and its state, node and edge
+    field specs, as its JSON config records them (the graph and the index-domain nets share these)."""
+    decoder = str(config.get("decoder", "wide"))
+    if decoder not in ("wide", "embedding"):
+        raise ValueError(f"unknown aligned decoder '{decoder}'")
+    return (decoder, *([FieldSpec.from_json(d) for d in config[k]]
+                       for k in ("state_fields", "node_fields", "edge_fields")))  # type: ignore[return-value]
+
+
 def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tensor],
                        skip: set[str]) -> dict[str, torch.Tensor]:
     """The spec's (known) output expressions on a decoded final state, by the executor (``state_outputs``)."""

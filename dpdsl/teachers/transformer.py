@@ -16,17 +16,15 @@ import torch
 from torch import nn
 
 from dpdsl.graphs.core import Graph
-from dpdsl.ir import SpecIR
 from dpdsl.teachers.common import (
     FieldSpec,
-    Prepared,
+    NetTeacher,
     TrainItem,
     cat_states,
     collate,
     decode_head,
     encode_values,
     head_loss,
-    prepare,
 )
 from dpdsl.teachers.contract import TeacherOutput
 
@@ -150,23 +148,11 @@ class TransformerNet(nn.Module):
         return self.heads[name](self.out_ln(h))
 
 
-class TransformerTeacher:
+class TransformerTeacher(NetTeacher):
     """A trained ``TransformerNet`` bound to its spec: implements the ``Teacher`` protocol."""
 
     arch = ARCH
-
-    def __init__(self, spec: SpecIR, config: dict, net: TransformerNet | None = None) -> None:
-        self.spec = spec
-        self.spec_name = spec.name
-        self.spec_hash = spec.hash
-        self.config = config
-        self.net = net if net is not None else TransformerNet(config)
-        self.net.eval()
-        self.width = int(config["hidden"])
-        self.seed: int | None = config.get("seed")
-
-    def prepare(self, graph: Graph) -> Prepared:
-        return prepare(self.spec, graph, self.net.node_fields, self.net.edge_fields, self.net.relations)
+    net_class = TransformerNet
 
     @torch.no_grad()
     def run(self, graph: Graph) -> TeacherOutput:
@@ -182,9 +168,6 @@ class TransformerTeacher:
             else:
                 outputs[f.name] = decode_head(net.output_head(f.name, hs[-1]), f)
         return TeacherOutput(outputs, hs, None)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.net.parameters())
 
 
 
