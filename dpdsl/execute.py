@@ -25,7 +25,7 @@ from dpdsl.domains.lower import builtins as domain_builtins
 from dpdsl.domains.lower import lower
 from dpdsl.errors import UserError
 from dpdsl.expr import nodes as A
-from dpdsl.expr.torch_eval import Fn, LocalFn, TorchEvaluator, compile_local
+from dpdsl.expr.torch_eval import ContextEvaluator, Fn, LocalFn, TorchEvaluator, compile_local
 from dpdsl.frontier import Frontier, bits_differ
 from dpdsl.graphs.core import Graph
 from dpdsl.hostops import any_true, flatnonzero, select
@@ -68,19 +68,13 @@ class Context:
         return self._rel_cache[name]
 
 
-class NodeEvaluator(TorchEvaluator):
+class NodeEvaluator(ContextEvaluator):
     """Expressions over a whole graph (init, rounds, views, outputs): ``env`` is the run's ``Context``."""
 
     def name(self, e: A.Name) -> Fn:
-        key = e.name
-        if e.kind == "state":
-            return lambda c, rows: c.state[key]
         if e.kind == "input":
+            key = e.name
             return lambda c, rows: c.graph.node[key]
-        if e.kind == "view":
-            return lambda c, rows: c.views[key]
-        if e.kind == "builtin":
-            return lambda c, rows: c.builtins[key]
         return super().name(e)
 
     def visit_Agg(self, e: A.Agg) -> Fn:

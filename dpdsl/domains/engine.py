@@ -38,7 +38,7 @@ from dpdsl.domains.lower import (
     is_edge_rows,
 )
 from dpdsl.expr import nodes as A
-from dpdsl.expr.torch_eval import Fn, TorchEvaluator, constant_value
+from dpdsl.expr.torch_eval import ContextEvaluator, Fn, TorchEvaluator, constant_value
 from dpdsl.expr.unparse import unparse
 from dpdsl.registry import AGGREGATORS, broadcast_shape
 
@@ -108,18 +108,8 @@ def _read_of(e: A.Index) -> Read:
     return Read(e.name, e.kind, e.site, tuple(parse_index(a) for a in e.args))
 
 
-class DomainEvaluator(TorchEvaluator):
+class DomainEvaluator(ContextEvaluator):
     """Tuple-level expressions: ``env`` is the run's context (``dpdsl.execute.Context``)."""
-
-    def name(self, e: A.Name) -> Fn:
-        key = e.name
-        if e.kind == "state":
-            return lambda c, rows: c.state[key]
-        if e.kind == "view":
-            return lambda c, rows: c.views[key]
-        if e.kind == "builtin":
-            return lambda c, rows: c.builtins[key]
-        return super().name(e)
 
     def visit_Index(self, e: A.Index) -> Fn:
         read = _read_of(e)

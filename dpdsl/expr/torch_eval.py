@@ -92,6 +92,21 @@ class TorchEvaluator(N.Visitor[Fn]):
         return lambda env, rows: FUNCTIONS[fn_name].torch_fn(*[f(env, rows) for f in fargs])
 
 
+class ContextEvaluator(TorchEvaluator):
+    """Whole-run expressions over a run context (``dpdsl.execute.Context``: ``state``, ``views`` and
+    ``builtins`` by name), the reads the node and the index-domain evaluators share."""
+
+    def name(self, e: N.Name) -> Fn:
+        key = e.name
+        if e.kind == "state":
+            return lambda c, rows: c.state[key]
+        if e.kind == "view":
+            return lambda c, rows: c.views[key]
+        if e.kind == "builtin":
+            return lambda c, rows: c.builtins[key]
+        return super().name(e)
+
+
 class LocalEvaluator(TorchEvaluator):
     """Node-local expressions over a transition's arguments: ``env`` maps argument names to tensors.
 
