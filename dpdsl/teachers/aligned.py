@@ -41,12 +41,10 @@ from dpdsl.teachers.common import (
     aligned_fields,
     cat_states,
     collate,
-    decode_head,
     encode_values,
+    free_run,
     head_loss,
     outputs_from_state,
-    per_graph_any,
-    states_changed,
 )
 from dpdsl.teachers.contract import TeacherOutput
 
@@ -308,30 +306,10 @@ class AlignedTeacher(NetTeacher):
         net = self.net
         p = self.prepare(graph)
         n = p.num_nodes
-        state = dict(p.init)
-        h = net.encode(p.node_x, self.state_features(state, n))
-        embeddings, states = [h], [dict(state)]
-        active = p.caps > 0
-        total = int(p.caps.max()) if n else 0
-        limit = max_steps if max_steps is not None else self.max_steps
-        if limit is not None:
-            total = min(total, limit)
-        for k in range(1, total + 1):
-            if not bool(active.any()):
-                break
-            h_new, heads = net.step(p.node_x, self.state_features(state, n), p.rel, p.edge_x,
-                                    embeddings[0] if k == 1 else None)
-            act = active[p.batch]
-            new = {f.name: torch.where(act, decode_head(heads[f.name], f), state[f.name])
-                   for f in net.state_fields}
-            h = torch.where(act.unsqueeze(1), h_new, h)
-            changed = per_graph_any(states_changed(new, state, net.state_fields), p.batch, p.num_graphs)
-            state = new
-            embeddings.append(h)
-            states.append(dict(state))
-            active = active & (p.caps > k)
-            if self.spec.rounds.fixpoint:
-                active = active & changed
+        h = net.encode(p.node_x, self.state_features(dict(p.init), n))
+        state, h, embeddings, states = free_run(
+            self.spec, p, net.state_fields, h, lambda sx, first: net.step(p.node_x, sx, p.rel, p.edge_x, first),
+            max_steps if max_steps is not None else self.max_steps)
         outputs = outputs_from_state(self.spec, p, state, set(net.pointers))
         for name in net.pointers:
             cand, owner, score = net.pointer_scores(name, h, p.rel, p.edge_x, p.ctx.builtins["id"])

@@ -46,14 +46,12 @@ from dpdsl.teachers.common import (
     TrainItem,
     aligned_fields,
     cat_states,
-    decode_head,
     encode_value,
     encode_values,
+    free_run,
     head_loss,
     outputs_from_state,
-    per_graph_any,
     prepare,
-    states_changed,
 )
 from dpdsl.teachers.contract import TeacherOutput
 
@@ -356,28 +354,9 @@ def run_domain(teacher, data, max_steps: int | None = None) -> TeacherOutput:
     net: DomainAlignedNet = teacher.net
     spec = teacher.spec
     p = DomainPrepared(spec, data, net)
-    n = p.num_nodes
-    state = dict(p.init)
-    h = net.encode(p, encode_values(state, net.state_fields, n))
-    embeddings, states = [h], [dict(state)]
-    active = p.caps > 0
-    total = int(p.caps.max()) if n else 0
-    if max_steps is not None:
-        total = min(total, max_steps)
-    for k in range(1, total + 1):
-        if not bool(active.any()):
-            break
-        h_new, heads = net.step(p, encode_values(state, net.state_fields, n), embeddings[0] if k == 1 else None)
-        act = active[p.batch]
-        new = {f.name: torch.where(act, decode_head(heads[f.name], f), state[f.name]) for f in net.state_fields}
-        h = torch.where(act.unsqueeze(1), h_new, h)
-        changed = per_graph_any(states_changed(new, state, net.state_fields), p.batch, p.num_graphs)
-        state = new
-        embeddings.append(h)
-        states.append(dict(state))
-        active = active & (p.caps > k)
-        if spec.rounds.fixpoint:
-            active = active & changed
+    h = net.encode(p, encode_values(dict(p.init), net.state_fields, p.num_nodes))
+    state, _, embeddings, states = free_run(spec, p, net.state_fields, h, lambda sx, first: net.step(p, sx, first),
+                                           max_steps)
     outputs = outputs_from_state(spec, p, state, set())  # type: ignore[arg-type]
     return TeacherOutput({name: outputs[name] for name in spec.outputs}, embeddings, states)
 

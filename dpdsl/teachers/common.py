@@ -9,8 +9,9 @@ is computed with the reference executor's own machinery, never re-implemented he
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -265,6 +266,38 @@ def aligned_fields(config: dict) -> tuple[str, list[FieldSpec], list[FieldSpec],
         raise ValueError(f"unknown aligned decoder '{decoder}'")
     return (decoder, *([FieldSpec.from_json(d) for d in config[k]]
                        for k in ("state_fields", "node_fields", "edge_fields")))  # type: ignore[return-value]
+
+
+def free_run(spec: SpecIR, p: Any, fields: list[FieldSpec], h: torch.Tensor, step: Callable[..., tuple],
+             limit: int | None) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor], list[dict]]:
+    """A state-decoding teacher's free run, as the executor runs rounds: each graph (instance) of ``p``
+    (``p.init``, ``p.caps``, ``p.batch``, ``p.num_graphs``) steps up to its round cap (and ``limit``),
+    stopping once its decoded state is a fixpoint when the spec says ``until fixpoint``; finished graphs
+    keep state and embedding. ``step(state_x, first)`` returns (new embedding, heads per field), ``first``
+    being the initial embedding on the first step, else None. Returns (final state, final embedding,
+    embeddings per step, states per step)."""
+    n = p.num_nodes
+    state = dict(p.init)
+    embeddings, states = [h], [dict(state)]
+    active = p.caps > 0
+    total = int(p.caps.max()) if n else 0
+    if limit is not None:
+        total = min(total, limit)
+    for k in range(1, total + 1):
+        if not bool(active.any()):
+            break
+        h_new, heads = step(encode_values(state, fields, n), embeddings[0] if k == 1 else None)
+        act = active[p.batch]
+        new = {f.name: torch.where(act, decode_head(heads[f.name], f), state[f.name]) for f in fields}
+        h = torch.where(act.unsqueeze(1), h_new, h)
+        changed = per_graph_any(states_changed(new, state, fields), p.batch, p.num_graphs)
+        state = new
+        embeddings.append(h)
+        states.append(dict(state))
+        active = active & (p.caps > k)
+        if spec.rounds.fixpoint:
+            active = active & changed
+    return state, h, embeddings, states
 
 
 def outputs_from_state(spec: SpecIR, prep: Prepared, state: dict[str, torch.Tensor],
