@@ -74,3 +74,23 @@ def test_speed_memory_child_reports_peak() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     d = json.loads(out.stdout.strip().splitlines()[-1])
     assert d["peak_bytes"] > 200_000 * 8  # at least one float64 per edge was live during the solve
+
+
+def test_hand_frontier_baseline_equals_the_hand_loop() -> None:
+    """The hand-written frontier loop that the families table uses as a floor computes the hand DP's
+    dist and parent bit for bit: ER graphs dense and sparse enough to leave nodes unreachable (its sparse
+    and dense rounds both run) and a grid (thousands of sparse rounds)."""
+    code = (
+        "import sys, torch\n"
+        "sys.path.insert(0, 'benchmarks')\n"
+        "from speed import grid_digraph, hand_dp, hand_frontier, random_digraph\n"
+        "graphs = [random_digraph(3000, 30000, 1), random_digraph(3000, 2500, 2), grid_digraph(40, 3)]\n"
+        "for g in graphs:\n"
+        "    want, got = hand_dp(g), hand_frontier(g)\n"
+        "    assert all(torch.equal(a, b) for a, b in zip(want, got)), g.num_nodes\n"
+        "    assert torch.isinf(want[0]).any() == (g.num_nodes == 3000 and g.edge_index.shape[1] == 2500)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
