@@ -306,7 +306,7 @@ class AlignedTeacher(NetTeacher):
         net = self.net
         p = self.prepare(graph)
         n = p.num_nodes
-        h = net.encode(p.node_x, self.state_features(dict(p.init), n))
+        h = net.encode(p.node_x, self.state_features(p.init, n))
         state, h, embeddings, states = free_run(
             self.spec, p, net.state_fields, h, lambda sx, first: net.step(p.node_x, sx, p.rel, p.edge_x, first),
             max_steps if max_steps is not None else self.max_steps)

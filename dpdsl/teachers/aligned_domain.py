@@ -354,7 +354,7 @@ def run_domain(teacher, data, max_steps: int | None = None) -> TeacherOutput:
     net: DomainAlignedNet = teacher.net
     spec = teacher.spec
     p = DomainPrepared(spec, data, net)
-    h = net.encode(p, encode_values(dict(p.init), net.state_fields, p.num_nodes))
+    h = net.encode(p, encode_values(p.init, net.state_fields, p.num_nodes))
     state, _, embeddings, states = free_run(spec, p, net.state_fields, h, lambda sx, first: net.step(p, sx, first),
                                            max_steps)
     outputs = outputs_from_state(spec, p, state, set())  # type: ignore[arg-type]
