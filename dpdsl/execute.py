@@ -26,9 +26,9 @@ from dpdsl.domains.lower import lower
 from dpdsl.errors import UserError
 from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import ContextEvaluator, Fn, LocalFn, TorchEvaluator, compile_local
-from dpdsl.frontier import Frontier, bits_differ
+from dpdsl.frontier import Frontier
 from dpdsl.graphs.core import Graph
-from dpdsl.hostops import any_true, flatnonzero, select
+from dpdsl.hostops import any_true, bit_changes, flatnonzero, select, value_changed
 from dpdsl.ir import SpecIR
 from dpdsl.limits import check_round_counts
 from dpdsl.registry import AGGREGATORS, RELATIONS
@@ -366,20 +366,22 @@ class _Run:
         active = self.caps >= t if t > self.all_active_until else None
         fixpoint = spec.rounds.fixpoint
         mask = torch.zeros(n, dtype=torch.bool) if fixpoint and not self.single else None
-        bits = torch.zeros(n, dtype=torch.bool) if fr is not None else None
+        bits = np.zeros(n, dtype=bool) if fr is not None else None
         any_changed, new = False, {}
         for name, st in spec.states.items():
             old = ctx.state[name]
             val = _cast(self.transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
             if active is not None:
                 val = torch.where(active, val, old)
+            d = None
             if bits is not None:
-                bits |= bits_differ(val, old)
+                d = bit_changes(val, old)
+                bits |= d
                 fr.record_moves(name, val, old)
             if mask is not None:
                 mask |= _differs(val, old)
             elif fixpoint and not any_changed:
-                any_changed = _any_differs(val, old)
+                any_changed = _any_differs(val, old) if d is None else value_changed(val, old, d)
             new[name] = val
         ctx.state = new
         front = None if bits is None else flatnonzero(bits)
@@ -393,20 +395,20 @@ class _Run:
             nodes = select(nodes, self.caps.index_select(0, nodes) >= t)
         k = int(nodes.shape[0])
         fixpoint, single = spec.rounds.fixpoint, self.single
-        bits = torch.zeros(k, dtype=torch.bool)
+        bits = np.zeros(k, dtype=bool)
         num = torch.zeros(k, dtype=torch.bool) if fixpoint and not single else None
         anything, new = False, {}
         for name, st in spec.states.items():
             args = {a: v.index_select(0, nodes) for a, v in local_args(spec, ctx, name).items()}
             old = args[name] if name in args else ctx.state[name].index_select(0, nodes)
             val = _cast(self.transitions[name](**args), st.type.kind, k) if k else old
-            d = bits_differ(val, old)
+            d = bit_changes(val, old)
             bits |= d
             fr.record_moves(name, val, old)
             if num is not None:
                 num |= _differs(val, old)
             elif fixpoint and not anything:  # on the k compacted nodes: no gathers of the bit changes
-                anything = _any_differs(val, old)
+                anything = value_changed(val, old, d)
             new[name] = val
         for name, val in new.items():  # in place: the frontier owns these tensors (Frontier.own_state)
             ctx.state[name].index_copy_(0, nodes, val)

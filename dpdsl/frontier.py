@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from dpdsl.expr import nodes as A
-from dpdsl.hostops import all_ordered, any_true, flatnonzero, select, zero_or_nan
+from dpdsl.hostops import all_ordered, bit_changes, flatnonzero, select, zero_or_nan
 from dpdsl.ir import SpecIR
 from dpdsl.registry import AGGREGATORS, RELATIONS
 from dpdsl.types import BOOL
@@ -125,22 +125,14 @@ def monotone_signs(e: A.Expr) -> dict[str, int] | None:
     return out
 
 
-def _bits(x: torch.Tensor) -> torch.Tensor:
-    return x.view(torch.int64) if x.dtype == torch.float64 else x
-
-
-def bits_differ(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per element: are the bits different (signed zeros and NaN payloads count)? What the frontier
-    follows; the fixpoint test (``runtime.differs``) is the numeric one."""
-    return _bits(a) != _bits(b)
-
-
-def _narrow(key: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """The keys in the narrowest integer type that keeps their order: torch sorts int16 about three
-    times as fast as int64 (measured at 100k edges: 0.5 ms against 1.5 ms)."""
+def stable_order(key: np.ndarray, num_nodes: int) -> np.ndarray:
+    """The stable sorting permutation of node-id keys, by the fastest sort for their width: numpy's
+    radix sort when the ids fit 16 bits (measured at 100k edges: 0.37-0.52 ms, torch's int16 sort
+    0.59-0.62 ms, numpy's int32 merge sort 6.9 ms), else torch's sort of int32 keys."""
     if num_nodes <= 2**16:
-        return (key - 2**15).to(torch.int16)
-    return key.to(torch.int32) if num_nodes <= 2**31 else key
+        return np.argsort(key.astype(np.uint16), kind="stable")
+    narrow = torch.from_numpy(key.astype(np.int32) if num_nodes <= 2**31 else key)
+    return torch.sort(narrow, stable=True).indices.numpy()
 
 
 class Csr:
@@ -154,7 +146,7 @@ class Csr:
         if k.size < 2 or bool((k[1:] >= k[:-1]).all()):  # edge lists are often sorted already
             self.perm = np.arange(k.size)
         else:
-            self.perm = torch.sort(_narrow(key, num_nodes), stable=True).indices.numpy()
+            self.perm = stable_order(k, num_nodes)
         self._other: np.ndarray | None = None
 
     def edges_of(self, nodes: torch.Tensor) -> torch.Tensor:
@@ -174,7 +166,7 @@ class Csr:
         """(edge ids, key end, other end) of ``nodes``' groups: the ends from copies of the edge arrays in
         CSR order, read in contiguous runs instead of gathered edge by edge."""
         if self._other is None:
-            self._other = other.numpy()[self.perm]
+            self._other = np.take(other.numpy(), self.perm)
         ids = nodes.numpy()
         offs, counts = self._offsets(ids)
         return (torch.from_numpy(self.perm[offs]), torch.from_numpy(np.repeat(ids, counts)),
@@ -392,8 +384,8 @@ class Frontier:
                     keep &= new != 0
                 if not bool(keep.numpy().all()):  # some edge moved the wrong way (or not at all)
                     u.keep = keep
-                    bad = (~keep).logical_and_(_bits(new) != _bits(old))
-                    if any_true(bad):
+                    bad = ~keep.numpy() & bit_changes(new, old)
+                    if bad.any():
                         pull_sets.append(select(me, bad))
         if pull_sets:
             u.pull = unique_nodes(pull_sets, self.mark)
@@ -433,5 +425,5 @@ class Frontier:
             fresh = u.agg.reduce_on(self.ctx, u.pull, values, nbr, me)
             before = view.index_select(0, u.pull)
             view.index_copy_(0, u.pull, fresh)
-            out.append(u.pull[bits_differ(fresh, before)])
+            out.append(select(u.pull, bit_changes(fresh, before)))
         return out

@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["all_ordered", "any_true", "flatnonzero", "select", "zero_or_nan"]
+__all__ = ["all_ordered", "any_true", "bit_changes", "flatnonzero", "select", "value_changed", "zero_or_nan"]
 
 
-def flatnonzero(mask: torch.Tensor) -> torch.Tensor:
-    """Indices of the true entries: numpy's serial pass is several times faster than torch's here."""
-    return torch.from_numpy(np.flatnonzero(mask.numpy()))
+def flatnonzero(mask: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Indices of the true entries of a torch or numpy mask: numpy's serial pass is several times
+    faster than torch's here."""
+    return torch.from_numpy(np.flatnonzero(mask if isinstance(mask, np.ndarray) else mask.numpy()))
 
 
 def any_true(mask: torch.Tensor) -> bool:
@@ -38,6 +39,26 @@ def zero_or_nan(x: torch.Tensor) -> bool:
     return a.size > 0 and not bool(np.abs(a).min() > 0)
 
 
-def select(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def select(x: torch.Tensor, mask: torch.Tensor | np.ndarray) -> torch.Tensor:
     """``x[mask]`` as a gather at numpy's nonzero: bit for bit the same, 3x faster at 20k elements."""
     return x.index_select(0, flatnonzero(mask))
+
+
+def bit_changes(new: torch.Tensor, old: torch.Tensor) -> np.ndarray:
+    """Per element: do the bits differ (signed zeros and NaN payloads count)? What the frontier follows;
+    the fixpoint test is ``value_changed``. A numpy mask: the rounds combine and select with it."""
+    x, y = new.detach().numpy(), old.detach().numpy()
+    if x.dtype.kind == "f":
+        same_width = np.dtype(f"i{x.dtype.itemsize}")
+        x, y = x.view(same_width), y.view(same_width)
+    return x != y
+
+
+def value_changed(new: torch.Tensor, old: torch.Tensor, bits: np.ndarray) -> bool:
+    """Whether any element changed by the fixpoint rule (``runtime.differs``: exact, NaN equal to NaN),
+    given ``bits = bit_changes(new, old)``: only those elements can have, so the test reads just them."""
+    idx = np.flatnonzero(bits)
+    if not idx.size or not new.dtype.is_floating_point:
+        return bool(idx.size)
+    x, y = np.take(new.detach().numpy(), idx), np.take(old.detach().numpy(), idx)
+    return bool(((x != y) & ~(np.isnan(x) & np.isnan(y))).any())
