@@ -4,12 +4,14 @@ tests rely on them being the same values, bit for bit, including signed zeros, i
 from __future__ import annotations
 
 import math
+import struct
 
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dpdsl import hostops
+from dpdsl.runtime import differs
 
 SPECIAL = st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -2.5, 5e-324])
 VALUES = st.lists(st.one_of(SPECIAL, st.floats(allow_nan=True, allow_infinity=True)), max_size=40)
@@ -39,3 +41,23 @@ def test_zero_or_nan_edges() -> None:
     assert hostops.zero_or_nan(f([math.inf, math.nan, -math.inf]))
     assert not hostops.zero_or_nan(f([5e-324, -math.inf]))
     assert not hostops.zero_or_nan(torch.zeros(0, dtype=torch.float64))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(xs=VALUES, ys=VALUES, keep=st.lists(st.booleans(), min_size=40, max_size=40))
+def test_round_change_tests(xs: list[float], ys: list[float], keep: list[bool]) -> None:
+    """``bit_changes`` is a per-element comparison of the IEEE bit patterns (signed zeros and NaN
+    payloads count) and ``value_changed`` is ``runtime.differs(...).any()`` (NaN equals NaN, -0 equals
+    0); half the old values are copies of the new ones, so unchanged elements are common."""
+    k = min(len(xs), len(ys))
+    new = torch.tensor(xs[:k], dtype=torch.float64)
+    old = torch.tensor([x if c else y for x, y, c in zip(xs[:k], ys[:k], keep, strict=False)],
+                       dtype=torch.float64)
+    bits = hostops.bit_changes(new, old)
+    assert bits.tolist() == [struct.pack("<d", a) != struct.pack("<d", b)
+                             for a, b in zip(new.tolist(), old.tolist(), strict=True)]
+    assert hostops.value_changed(new, old, bits) == bool(differs(new, old).any())
+    for other in (new > 0, new.to(torch.long)):  # bool and integer states compare by value
+        moved = torch.roll(other, 1)
+        assert hostops.value_changed(other, moved, hostops.bit_changes(other, moved)) == (
+            not torch.equal(other, moved))
