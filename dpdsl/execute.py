@@ -28,7 +28,7 @@ from dpdsl.expr import nodes as A
 from dpdsl.expr.torch_eval import ContextEvaluator, Fn, LocalFn, TorchEvaluator, compile_local
 from dpdsl.frontier import Frontier
 from dpdsl.graphs.core import Graph
-from dpdsl.hostops import any_true, bit_changes, flatnonzero, select, value_changed
+from dpdsl.hostops import any_true, flatnonzero, select
 from dpdsl.ir import SpecIR
 from dpdsl.limits import check_round_counts
 from dpdsl.registry import AGGREGATORS, RELATIONS
@@ -373,15 +373,15 @@ class _Run:
             val = _cast(self.transitions[name](**local_args(spec, ctx, name)), st.type.kind, n)
             if active is not None:
                 val = torch.where(active, val, old)
-            d = None
-            if bits is not None:
-                d = bit_changes(val, old)
+            want_value = fixpoint and mask is None and not any_changed
+            if fr is not None:
+                d, changed = fr.observe(name, val, old, want_value)
                 bits |= d
-                fr.record_moves(name, val, old)
+                any_changed |= changed
+            elif want_value:
+                any_changed = _any_differs(val, old)
             if mask is not None:
                 mask |= _differs(val, old)
-            elif fixpoint and not any_changed:
-                any_changed = _any_differs(val, old) if d is None else value_changed(val, old, d)
             new[name] = val
         ctx.state = new
         front = None if bits is None else flatnonzero(bits)
@@ -402,13 +402,12 @@ class _Run:
             args = {a: v.index_select(0, nodes) for a, v in local_args(spec, ctx, name).items()}
             old = args[name] if name in args else ctx.state[name].index_select(0, nodes)
             val = _cast(self.transitions[name](**args), st.type.kind, k) if k else old
-            d = bit_changes(val, old)
+            # on the k compacted nodes: no gathers of the bit changes
+            d, changed = fr.observe(name, val, old, fixpoint and num is None and not anything)
             bits |= d
-            fr.record_moves(name, val, old)
+            anything |= changed
             if num is not None:
                 num |= _differs(val, old)
-            elif fixpoint and not anything:  # on the k compacted nodes: no gathers of the bit changes
-                anything = value_changed(val, old, d)
             new[name] = val
         for name, val in new.items():  # in place: the frontier owns these tensors (Frontier.own_state)
             ctx.state[name].index_copy_(0, nodes, val)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from dpdsl.expr import nodes as A
-from dpdsl.hostops import all_ordered, bit_changes, flatnonzero, select, zero_or_nan
+from dpdsl.hostops import all_ordered, bit_changes, field_changes, flatnonzero, select, zero_or_nan
 from dpdsl.ir import SpecIR
 from dpdsl.registry import AGGREGATORS, RELATIONS
 from dpdsl.types import BOOL
@@ -142,7 +142,8 @@ class Csr:
     def __init__(self, key: torch.Tensor, num_nodes: int) -> None:
         k = key.numpy()
         self.ptr = np.zeros(num_nodes + 1, dtype=np.int64)
-        np.cumsum(np.bincount(k, minlength=num_nodes), out=self.ptr[1:])
+        self.deg = np.bincount(k, minlength=num_nodes)
+        np.cumsum(self.deg, out=self.ptr[1:])
         if k.size < 2 or bool((k[1:] >= k[:-1]).all()):  # edge lists are often sorted already
             self.perm = np.arange(k.size)
         else:
@@ -155,8 +156,7 @@ class Csr:
 
     def _offsets(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions in ``perm`` of ``nodes``' groups, and each group's size."""
-        starts = self.ptr[nodes]
-        counts = self.ptr[nodes + 1] - starts
+        starts, counts = self.ptr[nodes], self.deg[nodes]
         ends = np.cumsum(counts)
         total = int(ends[-1]) if ends.size else 0
         return np.repeat(starts - (ends - counts), counts) + np.arange(total), counts
@@ -294,12 +294,15 @@ class Frontier:
         out = view.scatter_reduce(0, me, new, mode, include_self=True)
         return None if zero_or_nan(out) else out
 
-    def record_moves(self, field: str, new: torch.Tensor, old: torch.Tensor) -> None:
-        """Which way a state field moved this round (every node down, every node up), where a view's
-        monotone body makes that worth knowing (NaN moves neither way)."""
-        want = self.need.get(field)
+    def observe(self, field: str, new: torch.Tensor, old: torch.Tensor, value: bool) -> tuple[np.ndarray, bool]:
+        """A state field's round: its bit changes and (if ``value``) whether it changed by the fixpoint
+        rule; records which way it moved (every node down, every node up) where a view's monotone body
+        makes that worth knowing (NaN moves neither way)."""
+        want = self.need.get(field, ())
+        bits, held, changed = field_changes(new, old, want, value)
         if want:
-            self.dirs[field] = {d for d in want if all_ordered(new, old, d < 0)}
+            self.dirs[field] = held
+        return bits, changed
 
     def _static(self, name: str) -> bool:
         """Every edge value of this min (max) view moved down (up) or not at all last round."""
@@ -371,7 +374,7 @@ class Frontier:
             pull_sets.append(u.me)
         else:
             values, _, me = agg.edge_values(ctx, eids, self._ends.get(agg.relation))
-            new = values.to(torch.float64)
+            new = values if values.dtype == torch.float64 else values.to(torch.float64)
             old = None if static else self.msg[name].index_select(0, eids)
             u = _Update(name, agg, mode, eids, me, new, old)
             if static:  # every value moved the right way: _apply checks the results instead
@@ -401,8 +404,8 @@ class Frontier:
                 src = u.new if u.keep is None else torch.where(u.keep, u.new, _FILL[u.mode])
                 view.scatter_reduce_(0, u.me, src, u.mode, include_self=True)
                 now = view.index_select(0, u.me)
-                won = now == src  # the edges whose value is now the view's
-                out.append(select(u.me, won if u.keep is None else won.logical_and_(u.keep)))
+                won = now.numpy() == src.numpy()  # the edges whose value is now the view's
+                out.append(select(u.me, won if u.keep is None else won & u.keep.numpy()))
                 if u.static and zero_or_nan(now):  # the dense scatter's order decides a zero or NaN: pull
                     odd = (now == 0).logical_or_(torch.isnan(now))
                     u.pull = unique_nodes([select(u.me, odd)], self.mark)

@@ -8,10 +8,12 @@ same values bit for bit. Not for traced code (export): these leave torch.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import torch
 
-__all__ = ["all_ordered", "any_true", "bit_changes", "flatnonzero", "select", "value_changed", "zero_or_nan"]
+__all__ = ["all_ordered", "any_true", "bit_changes", "field_changes", "flatnonzero", "select", "zero_or_nan"]
 
 
 def flatnonzero(mask: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -46,22 +48,34 @@ def select(x: torch.Tensor, mask: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 def bit_changes(new: torch.Tensor, old: torch.Tensor) -> np.ndarray:
     """Per element: do the bits differ (signed zeros and NaN payloads count)? What the frontier follows;
-    the fixpoint test is ``value_changed``. A numpy mask: the rounds combine and select with it."""
+    the fixpoint test is the numeric one (``field_changes``). A numpy mask, to combine and select with."""
+    return _bit_changes(new.detach().numpy(), old.detach().numpy())
+
+
+def field_changes(new: torch.Tensor, old: torch.Tensor, dirs: Collection[int] = (), value: bool = False
+                  ) -> tuple[np.ndarray, set[int], bool]:
+    """A state field's changes in one round, from one conversion of each tensor (a round's fixed cost is
+    mostly such per-call overheads): the bit changes (``bit_changes``); which of ``dirs`` held at every
+    element (-1: new <= old, +1: new >= old, as ``all_ordered``); and, if ``value``, whether any element
+    changed by the fixpoint rule (``runtime.differs``: exact, NaN equal to NaN), read only where the bits
+    changed and the first few of those first (a change of bits is nearly always a change of value)."""
     x, y = new.detach().numpy(), old.detach().numpy()
+    bits = _bit_changes(x, y)
+    held = {d for d in dirs if bool((np.less_equal(x, y) if d < 0 else np.greater_equal(x, y)).all())}
+    return bits, held, value and _value_changed(x, y, bits)
+
+
+def _bit_changes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if x.dtype.kind == "f":
         same_width = np.dtype(f"i{x.dtype.itemsize}")
         x, y = x.view(same_width), y.view(same_width)
     return x != y
 
 
-def value_changed(new: torch.Tensor, old: torch.Tensor, bits: np.ndarray) -> bool:
-    """Whether any element changed by the fixpoint rule (``runtime.differs``: exact, NaN equal to NaN),
-    given ``bits = bit_changes(new, old)``: only those elements can have, so the test reads just them,
-    the first few first (a change of bits is nearly always a change of value: one small test)."""
+def _value_changed(x: np.ndarray, y: np.ndarray, bits: np.ndarray) -> bool:
     idx = np.flatnonzero(bits)
-    if not idx.size or not new.dtype.is_floating_point:
+    if not idx.size or x.dtype.kind != "f":
         return bool(idx.size)
-    x, y = new.detach().numpy(), old.detach().numpy()
     for part in (idx[:8], idx[8:]):
         a, b = x[part], y[part]
         if ((a != b) & ~(np.isnan(a) & np.isnan(b))).any():

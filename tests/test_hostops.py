@@ -47,8 +47,9 @@ def test_zero_or_nan_edges() -> None:
 @given(xs=VALUES, ys=VALUES, keep=st.lists(st.booleans(), min_size=40, max_size=40))
 def test_round_change_tests(xs: list[float], ys: list[float], keep: list[bool]) -> None:
     """``bit_changes`` is a per-element comparison of the IEEE bit patterns (signed zeros and NaN
-    payloads count) and ``value_changed`` is ``runtime.differs(...).any()`` (NaN equals NaN, -0 equals
-    0); half the old values are copies of the new ones, so unchanged elements are common."""
+    payloads count); ``field_changes`` gives the same mask, ``all_ordered``'s directions and
+    ``runtime.differs(...).any()`` (NaN equals NaN, -0 equals 0). Half the old values are copies of the
+    new ones, so unchanged elements are common."""
     k = min(len(xs), len(ys))
     new = torch.tensor(xs[:k], dtype=torch.float64)
     old = torch.tensor([x if c else y for x, y, c in zip(xs[:k], ys[:k], keep, strict=False)],
@@ -56,8 +57,10 @@ def test_round_change_tests(xs: list[float], ys: list[float], keep: list[bool]) 
     bits = hostops.bit_changes(new, old)
     assert bits.tolist() == [struct.pack("<d", a) != struct.pack("<d", b)
                              for a, b in zip(new.tolist(), old.tolist(), strict=True)]
-    assert hostops.value_changed(new, old, bits) == bool(differs(new, old).any())
+    same, held, changed = hostops.field_changes(new, old, (-1, 1), value=True)
+    assert same.tolist() == bits.tolist() and changed == bool(differs(new, old).any())
+    assert held == {d for d in (-1, 1) if hostops.all_ordered(new, old, down=d < 0)}
+    assert hostops.field_changes(new, old, (-1,), value=False)[1:] == (held & {-1}, False)
     for other in (new > 0, new.to(torch.long)):  # bool and integer states compare by value
         moved = torch.roll(other, 1)
-        assert hostops.value_changed(other, moved, hostops.bit_changes(other, moved)) == (
-            not torch.equal(other, moved))
+        assert hostops.field_changes(other, moved, value=True)[2] == (not torch.equal(other, moved))
