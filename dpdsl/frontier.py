@@ -404,7 +404,7 @@ class Frontier:
                 src = u.new if u.keep is None else torch.where(u.keep, u.new, _FILL[u.mode])
                 view.scatter_reduce_(0, u.me, src, u.mode, include_self=True)
                 now = view.index_select(0, u.me)
-                won = now.numpy() == src.numpy()  # the edges whose value is now the view's
+                won = now.detach().numpy() == src.detach().numpy()  # the edges whose value is now the view's
                 out.append(select(u.me, won if u.keep is None else won & u.keep.numpy()))
                 if u.static and zero_or_nan(now):  # the dense scatter's order decides a zero or NaN: pull
                     odd = (now == 0).logical_or_(torch.isnan(now))

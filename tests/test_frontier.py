@@ -281,3 +281,17 @@ def test_early_stop_keeps_the_cap_flag() -> None:
     assert assert_same(spec, g) > 0
     sparse = run_skeleton(spec, g, reference_transitions(spec), frontier=True)
     assert sparse.capped.tolist() == [n > 1 and s in (0, n - 1) for n, s in cases]
+
+
+@pytest.mark.parametrize("name", ["bellman_ford", "widest_path"])
+def test_inputs_that_require_grad(node_specs: dict[str, SpecIR], name: str) -> None:
+    """Inputs a user left attached to autograd run frontier rounds too (the numpy bookkeeping reads
+    detached values) and give the dense rounds' bits: BF also exercises the static push, widest the
+    push with compared edges."""
+    spec = node_specs[name]
+    g = sample_graphs(spec, 1, seed=3, nodes=(400, 400), family="er", family_args={"p": 0.02})[0]
+    for store in (g.node, g.edge):
+        for k, v in store.items():
+            if v.dtype.is_floating_point:
+                store[k] = v.clone().requires_grad_()
+    assert assert_same(spec, g) > 0
