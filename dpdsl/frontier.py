@@ -385,9 +385,10 @@ class Frontier:
                 keep = new < old if mode in (PUSH_MIN, PUSH_AND) else new > old
                 if mode in (PUSH_MIN, PUSH_MAX):  # ties of signed zeros are the dense scatter's to order
                     keep &= new != 0
-                if not bool(keep.numpy().all()):  # some edge moved the wrong way (or not at all)
+                settled = keep.numpy()
+                if not settled.all():  # some edge moved the wrong way (or not at all)
                     u.keep = keep
-                    bad = ~keep.numpy() & bit_changes(new, old)
+                    bad = ~settled & bit_changes(new, old)
                     if bad.any():
                         pull_sets.append(select(me, bad))
         if pull_sets:
